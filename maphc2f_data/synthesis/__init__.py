@@ -1,0 +1,30 @@
+"""Math-physics anomaly synthesis (numpy/scipy/scikit-image/OpenCV only).
+
+Importing this package registers the built-in types: ``crack``,
+``corrosion`` and ``deformation``. Nothing here imports torch or ray.
+"""
+
+from maphc2f_data.synthesis.base import (
+    ANOMALY_TYPES,
+    MAX_ATTEMPTS,
+    AnomalyType,
+    PlacementError,
+    Synthesis,
+    SynthesisError,
+    register_anomaly,
+    synthesize,
+)
+
+# Registration side effects: each module adds its type to ANOMALY_TYPES.
+from maphc2f_data.synthesis import crack, corrosion, deformation  # noqa: E402,F401
+
+__all__ = [
+    "ANOMALY_TYPES",
+    "MAX_ATTEMPTS",
+    "AnomalyType",
+    "PlacementError",
+    "Synthesis",
+    "SynthesisError",
+    "register_anomaly",
+    "synthesize",
+]
