@@ -1,0 +1,60 @@
+"""Folder reader: one category, or one per sub-folder, searched recursively."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from fake_trees import write_image
+
+from maphc2f_data.errors import SourceLayoutError, UserError
+from maphc2f_data.sources import get_source
+from maphc2f_data.sources.folder import FolderSource
+
+SINGLE_FILES = ["img_00.png", "img_01.png", "img_02.png", "nested/deep.jpg"]
+
+
+def test_metadata():
+    assert FolderSource.license == "unknown (inherits the folder's own licence)"
+
+
+def test_single_category_named_after_the_folder(folder_single_root):
+    source = get_source("folder", folder_single_root)
+    assert source.categories() == [folder_single_root.name]
+    items = source.train_images(folder_single_root.name)
+    # Hidden files and notes.txt are skipped; nested images count.
+    assert [item.path for item in items] == SINGLE_FILES
+    assert all(item.split == "train" and item.defect == "good" for item in items)
+    assert source.test_images(folder_single_root.name) == []
+    assert source.load_image(items[-1]).shape == (32, 32, 3)
+
+
+def test_one_category_per_subfolder(folder_multi_root):
+    source = get_source("folder", folder_multi_root)
+    assert source.categories() == ["alpha", "beta"]  # "gamma" holds no image
+    assert [item.path for item in source.train_images("beta")] == [f"beta/{name}" for name in SINGLE_FILES]
+    assert source.texture_categories == frozenset()
+
+
+def test_unknown_category_lists_present_ones(folder_multi_root):
+    with pytest.raises(UserError) as info:
+        get_source("folder", folder_multi_root).train_images("gamma")
+    message = str(info.value)
+    assert "'gamma'" in message and "alpha, beta" in message and "\n" not in message
+
+
+def test_no_images_is_a_layout_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(SourceLayoutError) as info:
+        get_source("folder", tmp_path)
+    assert str(tmp_path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_symlink_leaving_the_root_is_refused(tmp_path):
+    root = tmp_path / "root"
+    write_image(root / "a.png", root)
+    os.symlink(write_image(tmp_path / "secret.png", tmp_path), root / "b.png")
+    source = get_source("folder", root)
+    with pytest.raises(UserError, match="b.png"):
+        source.train_images("root")
