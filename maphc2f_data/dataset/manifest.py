@@ -1,0 +1,114 @@
+"""``manifest.json``: what a built dataset holds, and how it was made.
+
+The manifest lists every shard with its row count and SHA-256, the plan, the
+command line and the package versions (layout in the build contract). It is
+written atomically with sorted keys, so equal content gives equal bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from importlib import metadata as importlib_metadata
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, List, Optional
+
+from maphc2f_data.dataset.config import DATA_DIR, MANIFEST_NAME
+from maphc2f_data.dataset.shards import atomic_write_bytes, parse_shard_filename
+from maphc2f_data.errors import UserError
+
+#: Distributions whose versions the manifest and the card record.
+_VERSIONED = {
+    "numpy": ("numpy",),
+    "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python"),
+    "scikit-image": ("scikit-image",),
+    "pyarrow": ("pyarrow",),
+    "datasets": ("datasets",),
+    "maphc2f-data": ("maphc2f-data",),
+}
+
+
+def manifest_path(out_dir: os.PathLike) -> Path:
+    """Path of ``manifest.json`` inside a dataset root."""
+    return Path(out_dir) / MANIFEST_NAME
+
+
+def read_manifest(out_dir: os.PathLike) -> Optional[Dict[str, Any]]:
+    """The parsed manifest of ``out_dir``, or None when it has none.
+
+    Raises
+    ------
+    UserError
+        When ``manifest.json`` exists but is not a JSON object.
+    """
+    path = manifest_path(out_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"manifest is not valid JSON ({exc.msg} at line {exc.lineno}): {path}") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"manifest is not a JSON object: {path}")
+    return manifest
+
+
+def dumps_manifest(manifest: Dict[str, Any]) -> str:
+    """Canonical text of a manifest: sorted keys, indent 2, trailing newline."""
+    return json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_manifest(out_dir: os.PathLike, manifest: Dict[str, Any]) -> Path:
+    """Write ``manifest`` to ``out_dir/manifest.json`` atomically; returns the path."""
+    path = manifest_path(out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dumps_manifest(manifest).encode("utf-8"), path)
+    return path
+
+
+def listed_shards(manifest: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Every shard entry of the manifest, sorted by path."""
+    shards = [
+        shard
+        for entry in (manifest.get("categories") or {}).values()
+        for shard in (entry.get("shards") or [])
+    ]
+    return sorted(shards, key=lambda shard: shard["path"])
+
+
+def resolve_shard_path(root: os.PathLike, rel: Any, category: str) -> Optional[Path]:
+    """The file of a manifest shard path, or None when it is unsafe or malformed.
+
+    Only ``data/<category>/<split>-NNNNN-of-MMMMM.parquet`` is accepted, and
+    the resolved file must stay inside ``<root>/data`` (no ``..``, no
+    symlink out of the dataset).
+    """
+    if not isinstance(rel, str):
+        return None
+    parts = PurePosixPath(rel).parts
+    if len(parts) != 3 or parts[0] != DATA_DIR or parts[1] != category or parse_shard_filename(parts[2]) is None:
+        return None
+    root = Path(root)
+    path = root.joinpath(*parts)
+    try:
+        path.resolve().relative_to((root / DATA_DIR).resolve())
+    except ValueError:
+        return None
+    return path
+
+
+def package_versions() -> Dict[str, str]:
+    """Versions of Python and the packages that shape the bytes of a build."""
+    versions = {"python": platform.python_version()}
+    for key, distributions in _VERSIONED.items():
+        versions[key] = "not installed"
+        for distribution in distributions:
+            try:
+                versions[key] = importlib_metadata.version(distribution)
+                break
+            except importlib_metadata.PackageNotFoundError:
+                continue
+    return versions
