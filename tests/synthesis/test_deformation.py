@@ -1,0 +1,389 @@
+"""Deformation anomalies: TPS field (eq. 8), warp, inpainting, Algorithm 5, registry contract."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skimage import data
+
+from maphc2f_data.synthesis import ANOMALY_TYPES, SynthesisError, synthesize
+from maphc2f_data.synthesis.base import PlacementError
+from maphc2f_data.synthesis.deformation import (
+    DEFORMATION,
+    DeformationConfig,
+    border_taper,
+    inpaint_uncovered,
+    render_deformation,
+    roi_border_anchors,
+    sample_deformation_params,
+    tps_displacement,
+    visible_change_mask,
+    warp_roi,
+)
+
+SIZE = 112
+BACKGROUND = np.array([70, 110, 90], np.uint8)
+OBJECT = np.array([200, 120, 50], np.uint8)
+
+
+def object_scene(size: int = SIZE, seed: int = 0) -> "tuple[np.ndarray, np.ndarray]":
+    """A textured ellipse (the object) on a differently textured background."""
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.integers(0, 60, (size, size, 3), dtype=np.uint8), (0, 0), 1.0)
+    foreground = np.zeros((size, size), np.uint8)
+    cv2.ellipse(foreground, (size // 2, size // 2), (size // 3, size // 4), 20.0, 0, 360, 1, -1)
+    foreground = foreground.astype(bool)
+    colour = np.where(foreground[..., None], OBJECT, BACKGROUND)
+    image = (colour - 30 + noise).astype(np.uint8)
+    return image, foreground
+
+
+OBJECT_IMAGE, OBJECT_FOREGROUND = object_scene()
+# A photo with the whole image as foreground, i.e. a texture image.
+PHOTO = cv2.resize(data.astronaut(), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+PHOTO_FOREGROUND = np.ones((SIZE, SIZE), dtype=bool)
+SCENES = {"object": (OBJECT_IMAGE, OBJECT_FOREGROUND), "photo": (PHOTO, PHOTO_FOREGROUND)}
+
+
+def roi_mask_of(params: dict, shape: "tuple[int, int]") -> np.ndarray:
+    y0, y1, x0, x1 = params["roi"]
+    inside = np.zeros(shape, dtype=bool)
+    inside[y0:y1, x0:x1] = True
+    return inside
+
+
+def largest_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    return np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
+
+
+def assert_valid_sample(image, foreground, result) -> None:
+    params = result.params
+    inside = roi_mask_of(params, foreground.shape)
+    assert result.image.dtype == np.uint8 and result.image.shape == image.shape
+    assert result.mask.dtype == np.bool_ and result.mask.shape == foreground.shape
+    # Byte-identical outside the ROI; the label lies inside it.
+    assert np.array_equal(result.image[~inside], image[~inside])
+    assert not result.mask[~inside].any()
+    # The label is non-empty, large enough and marks visible change only.
+    assert result.mask.sum() >= params["min_label_pixels"]
+    assert np.all(largest_change(image, result.image)[result.mask] > params["diff_threshold"])
+    # Control points were drawn inside the ROI's foreground.
+    for y, x in params["src_points"]:
+        assert inside[y, x] and foreground[y, x]
+    json.dumps(params)
+
+
+# --------------------------------------------------------------------------
+# Field helpers
+# --------------------------------------------------------------------------
+
+
+def realistic_points(rng, shape, count, max_offset):
+    """Control points kept 2*max_offset from the border and from each other, as sampled."""
+    height, width = shape
+    inset, spacing = 2 * max_offset, 2 * max_offset
+    points = []
+    while len(points) < count:
+        candidate = rng.integers([inset, inset], [height - inset, width - inset])
+        if all(np.hypot(*(candidate - p)) >= spacing for p in points):
+            points.append(candidate)
+    src = np.array(points, dtype=np.float64)
+    angles = rng.uniform(0, 2 * np.pi, count)
+    lengths = rng.uniform(0.4, 1.0, count) * max_offset
+    dst = np.round(src + np.column_stack([lengths * np.sin(angles), lengths * np.cos(angles)]))
+    return src, dst
+
+
+def test_tps_interpolates_control_points_and_keeps_anchors_fixed():
+    shape = (90, 120)
+    src, dst = realistic_points(np.random.default_rng(3), shape, count=4, max_offset=9)
+    anchors = roi_border_anchors(shape, spacing=8)
+    all_src, all_dst = np.vstack([src, anchors]), np.vstack([dst, anchors])
+    rows, cols = dst[:, 0].astype(int), dst[:, 1].astype(int)
+    anchor_rows, anchor_cols = anchors[:, 0].astype(int), anchors[:, 1].astype(int)
+
+    dense_dy, dense_dx = tps_displacement(all_src, all_dst, shape, grid_step=1)
+    assert dense_dy.dtype == np.float32 and dense_dy.shape == shape
+    np.testing.assert_allclose(dense_dy[rows, cols], (dst - src)[:, 0], atol=1e-3)
+    np.testing.assert_allclose(dense_dx[rows, cols], (dst - src)[:, 1], atol=1e-3)
+    # Exact up to the conditioning of the spline system (pixel units).
+    assert np.abs(dense_dy[anchor_rows, anchor_cols]).max() < 1e-2
+    assert np.abs(dense_dx[anchor_rows, anchor_cols]).max() < 1e-2
+
+    coarse_dy, coarse_dx = tps_displacement(all_src, all_dst, shape, grid_step=4)
+    np.testing.assert_allclose(coarse_dy[rows, cols], (dst - src)[:, 0], atol=0.5)
+    np.testing.assert_allclose(coarse_dx[rows, cols], (dst - src)[:, 1], atol=0.5)
+    assert np.abs(coarse_dy[anchor_rows, anchor_cols]).max() < 0.25
+    assert np.abs(coarse_dx[anchor_rows, anchor_cols]).max() < 0.25
+    # The map p - d(p) sends dst to src: the control point moves src -> dst.
+    moved_to = dst - np.column_stack([dense_dy[rows, cols], dense_dx[rows, cols]])
+    np.testing.assert_allclose(moved_to, src, atol=1e-3)
+
+
+def test_coarse_field_within_a_pixel_of_dense_at_full_resolution():
+    # Default settings on a 512x512 image (the case the grid step was tuned for).
+    size = 512
+    yy, xx = np.mgrid[:size, :size]
+    foreground = (yy - 256) ** 2 + ((xx - 256) * 1.3) ** 2 < 170**2
+    worst = 0.0
+    for seed in range(3):
+        params = sample_deformation_params(np.random.default_rng(seed), foreground)
+        assert params["grid_step"] == 6
+        y0, y1, x0, x1 = params["roi"]
+        src = np.array(params["src_points"], float) - (y0, x0)
+        dst = src + params["max_offset"] * np.array(params["offsets"])
+        anchors = roi_border_anchors((y1 - y0, x1 - x0), params["anchor_spacing"])
+        points = (np.vstack([src, anchors]), np.vstack([dst, anchors]), (y1 - y0, x1 - x0))
+        dense = np.stack(tps_displacement(*points, grid_step=1))
+        coarse = np.stack(tps_displacement(*points, grid_step=params["grid_step"]))
+        worst = max(worst, float(np.hypot(*(dense - coarse)).max()))
+    assert worst < 1.0
+
+
+def test_tps_displacement_rejects_bad_arguments():
+    points = np.array([[1.0, 1.0], [5.0, 1.0], [1.0, 5.0]])
+    with pytest.raises(ValueError, match="shape"):
+        tps_displacement(points, points[:2], (8, 8))
+    with pytest.raises(ValueError, match="grid_step"):
+        tps_displacement(points, points, (8, 8), grid_step=0)
+    with pytest.raises(ValueError, match="shape must be positive"):
+        tps_displacement(points, points, (0, 8))
+
+
+def test_roi_border_anchors_cover_the_border():
+    anchors = roi_border_anchors((30, 50), spacing=8)
+    on_border = np.isin(anchors[:, 0], [0, 29]) | np.isin(anchors[:, 1], [0, 49])
+    assert on_border.all()
+    assert len(np.unique(anchors, axis=0)) == len(anchors)
+    for corner in ([0, 0], [0, 49], [29, 0], [29, 49]):
+        assert (anchors == corner).all(axis=1).any()
+    top = np.sort(anchors[anchors[:, 0] == 0][:, 1])
+    assert np.diff(top).max() <= 8
+    with pytest.raises(ValueError):
+        roi_border_anchors((1, 10), spacing=4)
+
+
+def test_border_taper_is_zero_on_the_border_and_one_inside():
+    taper = border_taper((20, 30), width=5.0)
+    assert taper.dtype == np.float32
+    assert not taper[[0, -1]].any() and not taper[:, [0, -1]].any()
+    assert np.all(taper[5:-5, 5:-5] == 1.0)
+    assert np.all(np.diff(taper[10, :15]) >= 0)
+    with pytest.raises(ValueError):
+        border_taper((5, 5), width=0.0)
+
+
+def test_warp_roi_zero_field_is_identity_and_shift_moves_content():
+    image, mask = OBJECT_IMAGE[20:80, 10:90], OBJECT_FOREGROUND[20:80, 10:90]
+    zero = np.zeros(mask.shape, np.float32)
+    warped, warped_mask = warp_roi(image, mask, zero, zero)
+    assert np.array_equal(warped, image) and np.array_equal(warped_mask, mask)
+    # A constant field d = (0, 3): output pixel p shows input pixel p - (0, 3).
+    warped, warped_mask = warp_roi(image, mask, zero, zero + 3)
+    assert np.array_equal(warped[:, 3:], image[:, :-3])
+    assert np.array_equal(warped_mask[:, 3:], mask[:, :-3])
+    with pytest.raises(ValueError, match="shape mismatch"):
+        warp_roi(image, mask, zero[1:], zero)
+
+
+# --------------------------------------------------------------------------
+# Inpainting and the label
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_side", [256, 24])  # full resolution and the reduced-resolution path
+def test_inpaint_uncovered_fills_with_background_not_object(max_side):
+    image = np.empty((60, 60, 3), np.uint8)
+    image[:] = BACKGROUND
+    roi_mask = np.zeros((60, 60), bool)
+    roi_mask[15:45, 15:45] = True
+    image[roi_mask] = OBJECT
+    uncovered = np.zeros_like(roi_mask)
+    uncovered[15:45, 40:45] = True  # the object's right edge retreated by 5 px
+    band = 5 + 2 * 2.0 + 1  # hole width + 2 * radius + 1, as render_deformation picks it
+    filled = inpaint_uncovered(image, roi_mask, uncovered, radius=2.0, band=band, max_side=max_side)
+    to_background = np.abs(filled[uncovered].astype(int) - BACKGROUND).max()
+    assert to_background <= 10
+    assert np.array_equal(filled[~roi_mask], image[~roi_mask])
+    # Object pixels beyond the band are left alone.
+    assert np.array_equal(filled[15:45, 15:25], image[15:45, 15:25])
+    nothing = np.zeros_like(roi_mask)
+    untouched = inpaint_uncovered(image, roi_mask, nothing, radius=2.0, band=4, max_side=max_side)
+    assert np.array_equal(untouched, image)
+
+
+def test_visible_change_mask_thresholds_and_drops_small_pieces():
+    before = np.full((20, 20, 3), 100, np.uint8)
+    after = before.copy()
+    after[2:8, 2:8, 1] = 130  # visible blob
+    after[12:18, 12:18, 0] = 110  # change of 10 <= threshold 12
+    after[15, 3:6, 2] = 250  # a 3-pixel speck
+    after[10:12, 10:14, 2] = 250  # an 8-pixel piece: kept
+    change = visible_change_mask(before, after, 12, min_speck=8)
+    expected = np.zeros((20, 20), bool)
+    expected[2:8, 2:8] = True
+    expected[10:12, 10:14] = True
+    assert np.array_equal(change, expected)
+
+
+def test_retreating_edge_shows_background_and_bulging_edge_shows_object():
+    image = np.empty((SIZE, SIZE, 3), np.uint8)
+    image[:] = BACKGROUND
+    foreground = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.circle(foreground, (56, 56), 30, 1, -1)
+    foreground = foreground.astype(bool)
+    image[foreground] = OBJECT
+    full_variant = DeformationConfig(partial_probability=0.0)
+    base_params = sample_deformation_params(np.random.default_rng(0), foreground, full_variant)
+    for direction in (-1.0, 1.0):
+        # One point on the circle's right side, pushed 8 px left or right.
+        params = dict(
+            base_params,
+            roi=[10, 102, 10, 102],
+            src_points=[[56, 80]],
+            offsets=[[0.0, direction]],
+            max_offset=8.0,
+            taper_width=8.0,
+        )
+        out, label = render_deformation(image, foreground, params)
+        is_background = np.abs(out.astype(int) - BACKGROUND).max(axis=2) <= 12
+        is_object = np.abs(out.astype(int) - OBJECT).max(axis=2) <= 12
+        if direction < 0:  # the right edge pulled left: former object pixels show background
+            assert (foreground & is_background).sum() >= 20
+            # Most are labelled; the opening trims the crescent's thin tips.
+            assert label[foreground & is_background].mean() > 0.75
+        else:  # the right edge pushed right: former background shows object
+            assert (~foreground & is_object).sum() >= 20
+            assert label[~foreground & is_object].mean() > 0.75
+        # Flat colours stay flat: nothing but object, background and their edge mixtures.
+        assert (is_background | is_object).mean() > 0.97
+
+
+# --------------------------------------------------------------------------
+# Sampling and rendering (Algorithm 5) through the registry
+# --------------------------------------------------------------------------
+
+
+def test_registered_under_its_name():
+    assert ANOMALY_TYPES["deformation"] is DEFORMATION
+    assert DEFORMATION.render is render_deformation
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_synthesize_gives_a_valid_local_sample(scene, seed):
+    image, foreground = SCENES[scene]
+    result = synthesize("deformation", image, foreground, seed=seed)
+    assert_valid_sample(image, foreground, result)
+
+
+def test_texture_images_always_use_the_partial_variant_and_objects_use_both():
+    def partial_flags(foreground):
+        return {
+            sample_deformation_params(np.random.default_rng(seed), foreground)["partial"]
+            for seed in range(12)
+        }
+
+    assert partial_flags(PHOTO_FOREGROUND) == {True}
+    assert partial_flags(OBJECT_FOREGROUND) == {True, False}
+    full_variant = DeformationConfig(partial_probability=0.0)
+    full = sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND, full_variant)
+    rows, cols = np.nonzero(OBJECT_FOREGROUND)
+    y0, y1, x0, x1 = full["roi"]
+    # The foreground's bounding box plus a margin.
+    assert y0 < rows.min() and y1 > rows.max() + 1 and x0 < cols.min() and x1 > cols.max() + 1
+
+
+def test_same_seed_same_sample_and_seeds_differ():
+    first = synthesize("deformation", PHOTO, PHOTO_FOREGROUND, seed=7)
+    second = synthesize("deformation", PHOTO, PHOTO_FOREGROUND, seed=7)
+    assert np.array_equal(first.image, second.image)
+    assert np.array_equal(first.mask, second.mask)
+    assert first.params == second.params
+    other = synthesize("deformation", PHOTO, PHOTO_FOREGROUND, seed=8)
+    assert not np.array_equal(first.image, other.image)
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+def test_params_round_trip_through_json(scene):
+    image, foreground = SCENES[scene]
+    result = synthesize("deformation", image, foreground, seed=11)
+    params = json.loads(json.dumps(result.params))
+    again = synthesize("deformation", image, foreground, seed=999, **params)
+    assert np.array_equal(again.image, result.image)
+    assert np.array_equal(again.mask, result.mask)
+
+
+def test_overriding_max_offset_rescales_the_push():
+    result = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2)
+    params = dict(result.params, max_offset=result.params["max_offset"] * 1.5)
+    stronger = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2, **params)
+    assert stronger.mask.sum() > result.mask.sum()
+    with pytest.raises(SynthesisError, match="changed only 0 pixels"):
+        synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2, max_offset=0.0)
+
+
+def test_bad_inputs_raise_value_error():
+    empty = np.zeros((SIZE, SIZE), bool)
+    with pytest.raises(ValueError, match="empty"):
+        synthesize("deformation", OBJECT_IMAGE, empty, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        sample_deformation_params(np.random.default_rng(0), empty)
+    with pytest.raises(ValueError, match="uint8"):
+        synthesize("deformation", OBJECT_IMAGE.astype(np.float32), OBJECT_FOREGROUND, seed=0)
+    with pytest.raises(ValueError, match="bool or integer"):
+        sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND.astype(np.float32))
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND[..., None])
+
+
+def test_malformed_params_raise_value_error_and_no_points_placement_error():
+    params = sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND)
+    with pytest.raises(ValueError, match="roi"):
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, roi=[0, SIZE + 5, 0, 10]))
+    outside = dict(params, roi=[0, 20, 0, 20], src_points=[[SIZE - 1, 5]], offsets=[[0.0, 1.0]])
+    with pytest.raises(ValueError, match="src_points"):
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, outside)
+    with pytest.raises(ValueError, match="offsets"):
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, offsets=[]))
+    with pytest.raises(PlacementError, match="no control point"):
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, src_points=[], offsets=[]))
+
+
+def test_tiny_foreground_raises_synthesis_error():
+    # A few pixels cannot show min_label_pixels of visible change: every
+    # sub-seed fails to place, which is a SynthesisError (documented).
+    tiny = np.zeros((SIZE, SIZE), bool)
+    tiny[50:52, 60:62] = True
+    with pytest.raises(SynthesisError, match="deformation"):
+        synthesize("deformation", OBJECT_IMAGE, tiny, seed=0)
+
+
+def test_config_is_frozen_and_validated():
+    config = DeformationConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.margin = 3.0
+    with pytest.raises(ValueError, match="num_ctrl_points"):
+        DeformationConfig(num_ctrl_points=(5, 2))
+    with pytest.raises(ValueError, match="max_offset"):
+        DeformationConfig(max_offset=(0.0, 3.0))
+    with pytest.raises(ValueError, match="ctrl_border_inset"):
+        DeformationConfig(ctrl_border_inset=1.0)
+    with pytest.raises(ValueError, match="partial_probability"):
+        DeformationConfig(partial_probability=1.5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1), scene=st.sampled_from(sorted(SCENES)))
+def test_any_seed_gives_a_valid_sample(seed, scene):
+    image, foreground = SCENES[scene]
+    result = synthesize("deformation", image, foreground, seed=seed)
+    assert_valid_sample(image, foreground, result)
+    assert len(result.params["src_points"]) == len(result.params["offsets"]) >= 1
+    assert all(np.hypot(*offset) <= 1.0 + 1e-9 for offset in result.params["offsets"])
