@@ -1,0 +1,491 @@
+"""Run a build's shard tasks on Ray: embedded on one machine, or on a cluster.
+
+This is the only module of the package that imports ``ray``; the builder
+reaches it through :func:`maphc2f_data.build.runner.make_runner`.
+
+Where Ray runs
+    ``RayRunner()`` with no address (and no ``RAY_ADDRESS``) starts an
+    embedded local Ray sized to this machine (all its CPUs and GPUs, no
+    dashboard) and shuts it down in :meth:`RayRunner.close`. With an address
+    (``--ray-address HOST:PORT`` of ``ray start --head``, or ``auto``) it joins
+    that cluster; the cluster's own sizing applies, and ``num_cpus`` is never
+    passed (Ray refuses it). A Ray already initialised in this process (a test
+    session, a notebook) is reused and left running. On a cluster every node
+    needs this package installed and ``--out`` (and ``--root``) on a shared
+    file system at the same path, since each worker writes its shards where it
+    runs. A cluster started with token authentication (Ray's default when a
+    token exists) needs ``RAY_AUTH_MODE=token`` and the token
+    (``RAY_AUTH_TOKEN`` or ``~/.ray/auth_token``) in the driver's environment.
+
+Why shard-granular actors and not Ray Data
+    The plan already names every shard and fixes its rows, so the natural
+    unit of work is one shard task: one actor call makes and writes one
+    planned ``train-NNNNN-of-MMMMM.parquet`` file with the builder's shard
+    protocol (temporary name, atomic rename, plan hash), so redoing a task is
+    safe and the bytes never depend on which worker ran it or when. Ray Data's
+    ``map_batches`` with ``ActorPoolStrategy`` would stream image rows through
+    the object store into ``write_parquet``, which names files with random ids
+    and cannot write ``-of-N``: we would need a renaming step and a way to
+    keep row groups byte-stable, and every PNG would cross the object store.
+    Only small results (paths, counts, hashes) travel back here.
+
+The pool
+    A pool of :class:`ShardWorker` actors, each holding the heavy state for
+    its whole life (the source reader and the foreground extractor, so SAM is
+    loaded once per actor, via :func:`~maphc2f_data.build.worker.worker_resources`).
+    Size and resources come from :func:`pool_spec`: one actor per GPU with
+    ``num_gpus=1`` when a SAM checkpoint is used and the cluster has GPUs,
+    otherwise one per CPU with a fractional CPU reservation, so the pool never
+    takes every CPU (Ray's own tasks would then wait forever on a small
+    machine). ``--workers`` overrides the size. Actors are spread over nodes.
+    One actor type does foreground, synthesis, encoding and writing, so a
+    shard's images never leave its process; the foreground cache makes SAM run
+    once per source image. On a box with one GPU and many CPUs the default
+    pool (one actor per GPU) leaves CPUs idle: ``--workers N`` shares the GPU
+    between N actors, each loading its own SAM copy. A separate GPU pool
+    feeding CPU workers is the shape the refinement stage below will take.
+
+Backpressure
+    At most :data:`IN_FLIGHT_PER_ACTOR` shard tasks per actor are submitted
+    (one running, one queued so the actor never idles); the driver waits with
+    ``ray.wait`` and yields results in completion order. Memory therefore
+    stays bounded by the pool, not the plan: one shard's rows per actor, a few
+    small results in the driver.
+
+Faults
+    Actors are created with ``max_restarts=-1`` and their shard calls with
+    ``max_task_retries`` (:data:`MAX_SHARD_RETRIES`): if a worker process dies
+    (killed, OOM, node lost) Ray restarts the actor and redoes the unfinished
+    shard, which either finds the shard already on disk (same plan hash) or
+    writes it again from scratch. Exceptions raised by our code are not
+    retried, except the transient network/file-system errors of
+    :data:`RETRIED_EXCEPTIONS`: a :class:`~maphc2f_data.errors.UserError`
+    (bad input) fails the build with its one-line message, a bug with its
+    remote traceback; finished shards stay and a rerun resumes.
+
+Refinement (not yet filled)
+    The npcF/npcF++ refinement networks will sit between synthesis and
+    encoding as an optional second actor pool on GPUs (``refine_stage``):
+    shard workers would send each shard's synthesised images to it and encode
+    what comes back. Until that work lands no sample passes through a model,
+    and ``refine_stage`` must be None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import resource
+import socket
+import sys
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+
+import ray
+import ray.exceptions
+
+from maphc2f_data.build.plan import ShardTask
+from maphc2f_data.build.runner import ShardFunction
+from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext
+from maphc2f_data.errors import UserError
+
+#: Share of the cluster's logical CPUs the pool may reserve; the rest stays
+#: free for Ray's own tasks (and anything else sharing the cluster).
+POOL_CPU_SHARE = 0.75
+#: Shard tasks submitted per actor at a time: one running, one queued.
+IN_FLIGHT_PER_ACTOR = 2
+#: How often Ray redoes a shard whose worker process died before giving up.
+MAX_SHARD_RETRIES = 3
+#: Exceptions from our code that Ray retries (flaky network or file system).
+#: ``OSError`` as a whole is not: missing files are bad input
+#: (``SourceLayoutError``/``CheckpointError`` are ``FileNotFoundError``).
+RETRIED_EXCEPTIONS = (TimeoutError, ConnectionError)
+#: Seconds to wait for the pool's actors to start before giving up on them.
+ACTOR_START_TIMEOUT_S = 120.0
+#: Seconds between progress polls of the actors while shards are running.
+PROGRESS_POLL_S = 1.0
+#: Object store of the embedded Ray: small, since only results travel.
+EMBEDDED_OBJECT_STORE_BYTES = 256 * 1024 ** 2
+
+
+class ShardWorkerDiedError(RuntimeError):
+    """A shard could not be made because its worker kept dying."""
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """Size and per-actor resources of the shard-worker pool.
+
+    Attributes
+    ----------
+    size : int
+        Number of actors.
+    num_cpus : float
+        Logical CPUs reserved per actor (fractional).
+    num_gpus : float
+        GPUs per actor (0 without SAM on CUDA; fractional when ``--workers``
+        asks for more actors than there are GPUs, each then loading its own
+        SAM copy on a shared GPU).
+    """
+
+    size: int
+    num_cpus: float
+    num_gpus: float = 0.0
+
+
+def pool_spec(cluster_resources: Mapping[str, float], *, workers: Optional[int] = None,
+              use_gpu: bool = False) -> PoolSpec:
+    """The pool that fits ``cluster_resources``.
+
+    Parameters
+    ----------
+    cluster_resources : mapping
+        ``ray.cluster_resources()`` (keys ``"CPU"``, ``"GPU"``).
+    workers : int, optional
+        Pool size override (``--workers``); default one actor per GPU when
+        ``use_gpu``, else one per CPU.
+    use_gpu : bool
+        Give each actor a GPU share (SAM on CUDA).
+
+    Returns
+    -------
+    PoolSpec
+        All actors together reserve at most :data:`POOL_CPU_SHARE` of the
+        CPUs (and at most one CPU each), so they always fit and leave room.
+
+    Raises
+    ------
+    UserError
+        ``workers < 1``, or the cluster has no CPU (or no GPU when asked for).
+    """
+    cpus = float(cluster_resources.get("CPU", 0.0))
+    gpus = float(cluster_resources.get("GPU", 0.0))
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    if cpus <= 0:
+        raise UserError("the Ray cluster has no CPU to run shard workers on")
+    if use_gpu and gpus < 1:
+        raise UserError("SAM on CUDA was asked for but the Ray cluster has no GPU")
+    default = int(gpus) if use_gpu else int(cpus)
+    size = int(workers) if workers is not None else max(1, default)
+    num_cpus = round(min(1.0, POOL_CPU_SHARE * cpus / size), 4)
+    num_gpus = round(min(1.0, gpus / size), 4) if use_gpu else 0.0
+    return PoolSpec(size=size, num_cpus=max(num_cpus, 0.0001), num_gpus=num_gpus)
+
+
+def wants_gpu(context: WorkerContext, cluster_resources: Mapping[str, float]) -> bool:
+    """Whether shard workers should hold a GPU: SAM is used, the cluster has
+    a GPU, and the requested device (if any) is CUDA."""
+    if not context.sam_checkpoint or float(cluster_resources.get("GPU", 0.0)) < 1:
+        return False
+    return context.device is None or str(context.device).startswith("cuda")
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when nothing listens at a ``HOST:PORT`` Ray address.
+
+    ``ray.init`` would otherwise retry for minutes. Other forms (``auto``,
+    ``ray://...``) are left to Ray.
+
+    Raises
+    ------
+    UserError
+        The address does not accept connections.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"no Ray cluster answers at --ray-address {address} ({exc.strerror or exc}); "
+                        "start one with `ray start --head --port PORT` or check the address") from None
+
+
+def _peak_rss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES, concurrency_groups={"poll": 1})
+class ShardWorker:
+    """A process that makes shards, one at a time, keeping its heavy state.
+
+    Shard calls run in the default concurrency group (one at a time); the
+    small ``poll`` group answers :meth:`info` and :meth:`progress` while a
+    shard is being made.
+    """
+
+    def __init__(self) -> None:
+        # (task key, samples done) of the shard being made; replaced, never
+        # mutated, so the poll thread always reads a consistent pair.
+        self._current: Optional[Tuple[str, int]] = None
+
+    @ray.method(concurrency_group="poll")
+    def info(self) -> Dict[str, Any]:
+        """``{"pid", "node", "peak_rss_bytes", "shard"}`` of this worker process
+        (``shard``: path of the shard being made, or None)."""
+        current = self._current
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "peak_rss_bytes": _peak_rss_bytes(), "shard": current[0] if current else None}
+
+    @ray.method(concurrency_group="poll")
+    def progress(self) -> Optional[Tuple[str, int]]:
+        """``(task key, samples done)`` of the running shard, or None."""
+        return self._current
+
+    def run(self, fn: ShardFunction, task: ShardTask, context: WorkerContext) -> ShardResult:
+        """Make ``task``'s shard with ``fn`` and name this node as its writer."""
+        key = task.relpath
+        self._current = (key, 0)
+
+        def tell(n: int) -> None:
+            current = self._current
+            self._current = (key, (current[1] if current else 0) + int(n))
+
+        try:
+            result = fn(task, context, tell)
+        finally:
+            self._current = None
+        return dataclasses.replace(result, node=ray.get_runtime_context().get_node_id())
+
+
+class RayRunner:
+    """Run shard tasks on a pool of Ray actors (see the module docstring).
+
+    Parameters
+    ----------
+    address : str, optional
+        Ray cluster to join (``HOST:PORT`` or ``auto``); default
+        ``RAY_ADDRESS``, and without it an embedded local Ray.
+    workers : int, optional
+        Pool size; default from the cluster's resources (:func:`pool_spec`).
+    refine_stage : None
+        Place of the npcF/npcF++ refinement actor pool (between synthesis and
+        encoding); reserved, must be None until that work lands.
+    num_cpus : int, optional
+        CPUs of the embedded Ray; default ``os.cpu_count()``. Ignored when
+        joining a cluster.
+    object_store_memory : int, optional
+        Object store of the embedded Ray in bytes; default
+        :data:`EMBEDDED_OBJECT_STORE_BYTES`.
+
+    Notes
+    -----
+    Ray starts on the first :meth:`map_shards` (once per build; an already
+    initialised Ray is reused) and the pool lives until :meth:`close`.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: Optional[str] = None, workers: Optional[int] = None, *,
+                 refine_stage: None = None, num_cpus: Optional[int] = None,
+                 object_store_memory: Optional[int] = None) -> None:
+        if refine_stage is not None:
+            raise ValueError("refine_stage is reserved for the npcF/npcF++ refinement pool and must be None")
+        if workers is not None and workers < 1:
+            raise UserError(f"--workers must be at least 1, got {workers}")
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.workers = workers
+        self.num_cpus = num_cpus
+        self.object_store_memory = object_store_memory
+        self._owns_ray = False
+        self._actors: List[Any] = []
+        self._spec: Optional[PoolSpec] = None
+
+    # -- Ray and the pool ---------------------------------------------------
+
+    def _ensure_ray(self) -> None:
+        if ray.is_initialized():
+            return
+        if not self.address:
+            ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, include_dashboard=False,
+                     object_store_memory=self.object_store_memory or EMBEDDED_OBJECT_STORE_BYTES,
+                     logging_level=logging.WARNING)
+            self._owns_ray = True
+            return
+        check_reachable(self.address)
+        try:
+            ray.init(address=self.address, logging_level=logging.WARNING)
+        except ConnectionError as exc:
+            chain = f"{exc} {exc.__cause__ or ''}"
+            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN "
+                    "(or ~/.ray/auth_token) to its token") if "authentication" in chain.lower() else ""
+            reason = " ".join(str(exc).split())[:200]
+            raise UserError(f"cannot join the Ray cluster at {self.address}: {reason}{hint}") from None
+        # Disconnects this driver in close(); the cluster itself keeps running.
+        self._owns_ray = True
+
+    def _ensure_pool(self, context: WorkerContext) -> List[Any]:
+        resources = ray.cluster_resources()
+        spec = pool_spec(resources, workers=self.workers, use_gpu=wants_gpu(context, resources))
+        if self._actors and spec == self._spec:
+            return self._actors
+        self._kill_actors()
+        actors = [
+            ShardWorker.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                                scheduling_strategy="SPREAD").remote()
+            for _ in range(spec.size)
+        ]
+        info_refs = [actor.info.remote() for actor in actors]
+        ready, _ = ray.wait(info_refs, num_returns=len(info_refs), timeout=ACTOR_START_TIMEOUT_S)
+        ready_ids = {ref.hex() for ref in ready}
+        # Keep the pool in creation order so submission order is reproducible.
+        started = [actor for actor, ref in zip(actors, info_refs) if ref.hex() in ready_ids]
+        for actor, ref in zip(actors, info_refs):
+            if ref.hex() not in ready_ids:  # could not be placed: run with the others
+                ray.kill(actor, no_restart=True)
+        if not started:
+            raise UserError(
+                f"no shard worker could start on the Ray cluster within {ACTOR_START_TIMEOUT_S:.0f} s "
+                f"(each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the cluster has "
+                f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU)"
+            )
+        self._actors = started
+        self._spec = spec
+        return self._actors
+
+    def _kill_actors(self) -> None:
+        for actor in self._actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # already gone with its node or session
+                pass
+        self._actors = []
+        self._spec = None
+
+    def worker_info(self) -> List[Dict[str, Any]]:
+        """:meth:`ShardWorker.info` of each pool actor, in pool order (for
+        tests and benchmarks); empty before the first :meth:`map_shards`."""
+        actors = list(self._actors)
+        return ray.get([actor.info.remote() for actor in actors]) if actors else []
+
+    @property
+    def pool(self) -> Optional[PoolSpec]:
+        """The current pool's spec, or None before the first :meth:`map_shards`."""
+        return self._spec
+
+    # -- running ------------------------------------------------------------
+
+    def map_shards(self, tasks: Iterable[ShardTask], fn: ShardFunction, context: WorkerContext, *,
+                   progress: Optional[Progress] = None) -> Iterator[ShardResult]:
+        """Make every task's shard on the pool; yield results as they finish.
+
+        Parameters
+        ----------
+        tasks : iterable of ShardTask
+        fn : callable
+            Top-level picklable ``fn(task, context, progress)``
+            (:func:`~maphc2f_data.build.worker.build_shard`).
+        context : WorkerContext
+        progress : callable, optional
+            Told ``n`` as samples finish (polled from the actors about once a
+            second; a redone shard is never counted twice).
+
+        Yields
+        ------
+        ShardResult
+            In completion order, with ``node`` the Ray node id of the writer.
+
+        Raises
+        ------
+        UserError
+            Bad input met by a worker (its own one-line message), or no
+            worker could start.
+        ShardWorkerDiedError
+            A shard's worker died more than :data:`MAX_SHARD_RETRIES` times.
+        """
+        pending: Deque[ShardTask] = deque(tasks)
+        if not pending:
+            return
+        tell = progress or (lambda n: None)
+        self._ensure_ray()
+        actors = self._ensure_pool(context)
+        fn_ref = ray.put(fn)
+        context_ref = ray.put(context)
+        load = [0] * len(actors)
+        in_flight: Dict[Any, Tuple[ShardTask, int]] = {}
+        reported: Dict[str, int] = {}
+        polls: Dict[Any, int] = {}
+
+        def submit() -> None:
+            while pending:
+                index = min(range(len(actors)), key=lambda i: (load[i], i))
+                if load[index] >= IN_FLIGHT_PER_ACTOR:
+                    return
+                task = pending.popleft()
+                ref = actors[index].run.options(retry_exceptions=list(RETRIED_EXCEPTIONS)).remote(
+                    fn_ref, task, context_ref)
+                in_flight[ref] = (task, index)
+                load[index] += 1
+
+        def report(key: str, done: int) -> None:
+            before = reported.get(key, 0)
+            if done > before:
+                reported[key] = done
+                tell(done - before)
+
+        submit()
+        while in_flight:
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=PROGRESS_POLL_S)
+            if progress is not None:
+                self._poll_progress(actors, polls, report)
+            for ref in ready:
+                task, index = in_flight.pop(ref)
+                load[index] -= 1
+                result = self._result(ref, task)
+                report(task.relpath, len(task.samples))
+                yield result
+            submit()
+
+    def _poll_progress(self, actors: List[Any], polls: Dict[Any, int], report) -> None:
+        asked = set(polls.values())
+        for index, actor in enumerate(actors):
+            if index not in asked:
+                polls[actor.progress.options(max_task_retries=0).remote()] = index
+        answered, _ = ray.wait(list(polls), num_returns=len(polls), timeout=0)
+        for ref in answered:
+            polls.pop(ref)
+            try:
+                current = ray.get(ref)
+            except ray.exceptions.RayError:  # the actor is restarting; ask again later
+                continue
+            if current is not None:
+                report(*current)
+
+    @staticmethod
+    def _result(ref: Any, task: ShardTask) -> ShardResult:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, UserError):
+                raise cause from None
+            raise
+        except ray.exceptions.RayError as exc:
+            reason = " ".join(str(exc).split())[:300]
+            raise ShardWorkerDiedError(
+                f"shard {task.relpath} was not made: its worker died {MAX_SHARD_RETRIES + 1} times "
+                f"({type(exc).__name__}: {reason}); finished shards are kept, rerun the same command to resume"
+            ) from None
+
+    # -- lifetime -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the pool; shut down the embedded Ray (or disconnect from the
+        cluster) if this runner started it. A Ray it found running is left as is."""
+        if ray.is_initialized():
+            self._kill_actors()
+            if self._owns_ray:
+                ray.shutdown()
+        self._actors = []
+        self._owns_ray = False
+
+    def __enter__(self) -> "RayRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,121 @@
+"""Runners: who executes the shard tasks of a build.
+
+The builder plans every shard up front and hands the list to a runner, which
+calls the worker function on each task and yields the results as they finish.
+A runner never changes what a shard contains, only where and when it is made,
+so every runner gives byte-identical shards.
+
+The interface (:class:`Runner`) is small on purpose, so the Ray runner
+(``maphc2f_data.build.ray_runner``, the only module that imports ray) can
+implement it with actors that hold the foreground model: ``fn`` is a
+top-level picklable function ``fn(task, context, progress=None)`` and
+``context`` a small frozen dataclass, so an actor can keep
+:func:`~maphc2f_data.build.worker.worker_resources` alive across tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import socket
+from typing import Callable, Iterable, Iterator, Optional, Protocol, runtime_checkable
+
+from maphc2f_data.build.plan import ShardTask
+from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext
+from maphc2f_data.errors import UserError
+
+#: ``fn(task, context, progress)`` -> ShardResult; :func:`~maphc2f_data.build.worker.build_shard`.
+ShardFunction = Callable[[ShardTask, WorkerContext, Optional[Progress]], ShardResult]
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """What the builder needs from a runner.
+
+    ``map_shards`` yields one :class:`ShardResult` per task, in any order,
+    with ``node`` set to where the shard was written. ``progress(n)`` must be
+    called with a total of ``len(task.samples)`` per task, incrementally or
+    when the task finishes. An exception from ``fn`` that the runner cannot
+    retry propagates out of the iterator; finished shards stay on disk and a
+    rerun skips them.
+    """
+
+    name: str
+
+    def map_shards(self, tasks: Iterable[ShardTask], fn: ShardFunction, context: WorkerContext, *,
+                   progress: Optional[Progress] = None) -> Iterator[ShardResult]:
+        ...  # pragma: no cover
+
+    def close(self) -> None:
+        ...  # pragma: no cover
+
+
+class SerialRunner:
+    """Run every shard in this process, one after the other.
+
+    What tests and debugging use; the foreground extractor is opened once
+    (``worker_resources`` caches it per context) and reused.
+
+    Parameters
+    ----------
+    node : str, optional
+        Recorded as the writer of every shard; default the host name.
+    """
+
+    name = "serial"
+
+    def __init__(self, node: Optional[str] = None):
+        self.node = node or socket.gethostname()
+
+    def map_shards(self, tasks: Iterable[ShardTask], fn: ShardFunction, context: WorkerContext, *,
+                   progress: Optional[Progress] = None) -> Iterator[ShardResult]:
+        for task in tasks:
+            result = fn(task, context, progress)
+            if not result.resumed:
+                result = dataclasses.replace(result, node=self.node)
+            yield result
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> "SerialRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+#: Module and class of the Ray runner (issue 5); imported only when asked for.
+RAY_RUNNER = ("maphc2f_data.build.ray_runner", "RayRunner")
+
+
+def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None) -> Runner:
+    """The runner for ``--workers``/``--ray-address``.
+
+    No address (neither ``ray_address`` nor ``RAY_ADDRESS``) and at most one
+    worker: :class:`SerialRunner`. Otherwise the Ray runner, constructed as
+    ``RayRunner(workers=workers, address=address)``; ``workers=None`` lets it
+    size the pool from the cluster's resources.
+
+    Raises
+    ------
+    UserError
+        ``workers < 1``, or Ray was asked for and the Ray runner is not installed.
+    """
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be at least 1, got {workers}")
+    address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    if address is None and workers in (None, 1):
+        return SerialRunner()
+    module_name, class_name = RAY_RUNNER
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in (module_name, "ray"):
+            raise UserError(
+                "--workers > 1 and --ray-address need the Ray runner, which this installation lacks; "
+                "use --workers 1"
+            ) from None
+        raise
+    return getattr(module, class_name)(workers=workers, address=address)

@@ -1,0 +1,304 @@
+"""The shard worker: turn one :class:`~maphc2f_data.build.plan.ShardTask`
+into one Parquet shard.
+
+:func:`build_shard` is a top-level function of ``(task, context)`` so any
+runner can ship it to another process: the serial runner calls it in the
+driver, the Ray runner from actors. ``context`` (:class:`WorkerContext`) is
+small, frozen and hashable; the heavy state it describes (the source reader,
+the foreground extractor with its model, the foreground cache) is opened once
+per process by :func:`worker_resources` and reused for every shard, which is
+what lets a Ray actor load SAM once.
+
+A shard's bytes depend only on its planned samples and the context, never on
+which worker made it or when, and a shard already on disk with the same plan
+hash is returned as is (never rewritten).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from maphc2f_data.build.plan import ShardTask
+from maphc2f_data.build.sample import StageTimes, make_row, resize_square
+from maphc2f_data.build.paper_counts import DEFECT_TYPES
+from maphc2f_data.errors import CorruptImageError
+
+#: ``progress(n)`` is told after every ``n`` finished (or given up) samples.
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a worker needs to make shards (small, picklable, hashable).
+
+    Attributes
+    ----------
+    out_dir : str
+        Absolute output dataset folder.
+    source : str
+        Source name.
+    root : str or None
+        Absolute source root (None for the demo).
+    size : int
+        Output image side.
+    png_compression : int
+        OpenCV PNG level.
+    sam_checkpoint : str or None
+        SAM checkpoint; None = classical foreground.
+    sam_model : str
+        SAM variant.
+    device : str or None
+        Torch device for SAM (None = automatic).
+    """
+
+    out_dir: str
+    source: str
+    root: Optional[str]
+    size: int
+    png_compression: int
+    sam_checkpoint: Optional[str] = None
+    sam_model: str = "vit_h"
+    device: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one shard task produced.
+
+    Attributes
+    ----------
+    category : str
+    index, total : int
+        The shard's position.
+    path : str
+        POSIX path relative to the output folder.
+    planned : int
+        Samples the plan gave the shard.
+    rows_by_type : dict
+        Defect type -> rows written.
+    sha256 : str or None
+        Hex digest of the shard file; None when the shard has no rows (no
+        file is written then; see :data:`EMPTY_SHARD_DIR`).
+    node : str or None
+        Host or Ray node that wrote it (set by the runner).
+    skipped_images : tuple of dict
+        ``{"source_image", "reason", "samples"}`` per source image that could
+        not be read (its planned samples are not in the shard).
+    failures : tuple of dict
+        ``{"sample_id", "defect_type", "source_image", "reason"}`` per sample
+        the synthesiser could not place.
+    seconds : dict
+        Stage -> seconds spent on this shard (empty when resumed).
+    resumed : bool
+        True when the shard was already on disk with the same plan hash.
+    """
+
+    category: str
+    index: int
+    total: int
+    path: str
+    planned: int
+    rows_by_type: Dict[str, int]
+    sha256: Optional[str]
+    node: Optional[str] = None
+    skipped_images: Tuple[Dict[str, Any], ...] = ()
+    failures: Tuple[Dict[str, Any], ...] = ()
+    seconds: Dict[str, float] = field(default_factory=dict)
+    resumed: bool = False
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_type.values())
+
+    def manifest_entry(self) -> Dict[str, Any]:
+        """The shard's entry in ``manifest.json``."""
+        return {"path": self.path, "split": "train", "category": self.category, "rows": self.rows,
+                "sha256": self.sha256, "node": self.node}
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    """Per-process heavy state described by a :class:`WorkerContext`."""
+
+    source: Any
+    extractor: Any
+    cache: Any
+
+
+@functools.lru_cache(maxsize=2)
+def worker_resources(context: WorkerContext) -> WorkerResources:
+    """Open (once per process and context) the source, extractor and cache."""
+    import warnings
+
+    from maphc2f_data.dataset.config import CACHE_DIR
+    from maphc2f_data.foreground import ForegroundCache, NoSamCheckpointWarning, make_extractor
+    from maphc2f_data.sources import get_source
+
+    source = get_source(context.source, context.root)
+    with warnings.catch_warnings():
+        # The driver tells the user once (see builder.build); workers stay quiet.
+        warnings.simplefilter("ignore", NoSamCheckpointWarning)
+        extractor = make_extractor(sam_checkpoint=context.sam_checkpoint, sam_model=context.sam_model,
+                                   device=context.device)
+    cache = ForegroundCache(Path(context.out_dir) / CACHE_DIR / "foreground")
+    return WorkerResources(source=source, extractor=extractor, cache=cache)
+
+
+def _shard_metadata(task: ShardTask, rows_by_type: Dict[str, int], skipped: List[Dict[str, Any]],
+                    failures: List[Dict[str, Any]]) -> Dict[str, Any]:
+    # Everything here is deterministic: it is part of the shard's bytes, and it
+    # lets a resumed build report skips and failures without redoing the work.
+    return {"plan_hash": task.plan_hash, "planned": len(task.samples), "rows": rows_by_type,
+            "skipped_images": skipped, "failures": failures}
+
+
+#: Where a shard that ended up with no rows (every input unreadable or every
+#: sample failed) is recorded instead of an empty Parquet file, which
+#: ``datasets`` cannot load: ``<out>/<EMPTY_SHARD_DIR>/<category>/<file>.json``.
+EMPTY_SHARD_DIR = ".cache/build/empty-shards"
+
+
+def empty_marker_path(out_dir: Path, task: ShardTask) -> Path:
+    """Marker file of ``task``'s shard when it holds no rows."""
+    return Path(out_dir) / EMPTY_SHARD_DIR / task.category / f"{task.filename}.json"
+
+
+def _result_from_metadata(task: ShardTask, metadata: Dict[str, Any], sha256: Optional[str]) -> ShardResult:
+    return ShardResult(
+        category=task.category, index=task.index, total=task.total, path=task.relpath,
+        planned=len(task.samples),
+        rows_by_type={kind: int(metadata.get("rows", {}).get(kind, 0)) for kind in DEFECT_TYPES},
+        sha256=sha256,
+        skipped_images=tuple(metadata.get("skipped_images", ())),
+        failures=tuple(metadata.get("failures", ())),
+        resumed=True,
+    )
+
+
+def finished_shard(task: ShardTask, out_dir: Path) -> Optional[ShardResult]:
+    """The result of ``task`` if it is already done: its shard is on disk
+    with the same plan hash (only the Parquet footer is read, plus the file's
+    sha256), or it was found to have no rows (an empty-shard marker)."""
+    import json
+
+    from maphc2f_data.dataset.shards import read_shard_metadata, sha256_file
+
+    path = Path(out_dir) / task.relpath
+    if path.is_file():
+        metadata = read_shard_metadata(path)
+        if metadata and metadata.get("plan_hash") == task.plan_hash:
+            return _result_from_metadata(task, metadata, sha256_file(path))
+        return None
+    marker = empty_marker_path(out_dir, task)
+    try:
+        metadata = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(metadata, dict) and metadata.get("plan_hash") == task.plan_hash:
+        return _result_from_metadata(task, metadata, None)
+    return None
+
+
+def _without_root(reason: str, root: Optional[str]) -> str:
+    # Reasons go into the shard's bytes: keep them free of machine-specific paths.
+    if root:
+        reason = reason.replace(str(Path(root)) + "/", "")
+    return reason
+
+
+def _write(rows: List[Dict[str, Any]], out_dir: Path, task: ShardTask, metadata: Dict[str, Any]) -> Optional[str]:
+    """Write the shard atomically and return its sha256; for no rows, record
+    an empty-shard marker instead and return None."""
+    import json
+
+    from maphc2f_data.dataset.shards import atomic_write_bytes, write_shard
+
+    path = out_dir / task.relpath
+    marker = empty_marker_path(out_dir, task)
+    if rows:
+        sha256 = write_shard(rows, path, metadata=metadata).sha256
+        marker.unlink(missing_ok=True)
+        return sha256
+    # Stale shard first: a kill between the two steps leaves neither, so the task is redone.
+    path.unlink(missing_ok=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(json.dumps(metadata, sort_keys=True).encode("utf-8"), marker)
+    return None
+
+
+def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Progress] = None,
+                resources: Optional[WorkerResources] = None) -> ShardResult:
+    """Make and write the shard of ``task``.
+
+    Parameters
+    ----------
+    task : ShardTask
+    context : WorkerContext
+    progress : callable, optional
+        Called with the number of samples just finished (for a progress bar).
+    resources : WorkerResources, optional
+        Pre-opened heavy state; by default :func:`worker_resources(context)`.
+
+    Returns
+    -------
+    ShardResult
+        ``node`` is None; the runner fills it in.
+
+    Notes
+    -----
+    A source image that cannot be decoded (:class:`CorruptImageError`) is
+    skipped with its samples; a sample the synthesiser cannot place
+    (:class:`~maphc2f_data.synthesis.SynthesisError`) is recorded as a
+    failure. Both are reported, neither stops the build.
+    """
+    from maphc2f_data.dataset.png import encode_png
+    from maphc2f_data.foreground import foreground_for
+    from maphc2f_data.synthesis import SynthesisError
+
+    tell = progress or (lambda n: None)
+    out_dir = Path(context.out_dir)
+    done = finished_shard(task, out_dir)
+    if done is not None:
+        tell(len(task.samples))
+        return done
+    res = resources if resources is not None else worker_resources(context)
+    times = StageTimes()
+    rows: List[Dict[str, Any]] = []
+    skipped: List[Dict[str, Any]] = []
+    failures: List[Dict[str, Any]] = []
+    for item, group in groupby(task.samples, key=lambda sample: sample.item):
+        group = list(group)
+        try:
+            with times.timed("load"):
+                image = resize_square(res.source.load_image(item), context.size)
+        except CorruptImageError as exc:
+            skipped.append({"source_image": item.path, "reason": _without_root(str(exc), context.root),
+                            "samples": len(group)})
+            tell(len(group))
+            continue
+        with times.timed("foreground"):
+            foreground, method = foreground_for(res.source, item, image, res.extractor, res.cache)
+        with times.timed("encode"):
+            foreground_png = encode_png(foreground, context.png_compression)
+        for sample in group:
+            try:
+                rows.append(make_row(sample, image, foreground, foreground_png, method,
+                                     png_compression=context.png_compression, times=times))
+            except SynthesisError as exc:
+                failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
+                                 "source_image": item.path, "reason": str(exc)})
+            tell(1)
+    rows_by_type = {kind: 0 for kind in DEFECT_TYPES}
+    for row in rows:
+        rows_by_type[row["defect_type"]] += 1
+    with times.timed("write"):
+        sha256 = _write(rows, out_dir, task, _shard_metadata(task, rows_by_type, skipped, failures))
+    return ShardResult(
+        category=task.category, index=task.index, total=task.total, path=task.relpath,
+        planned=len(task.samples), rows_by_type=rows_by_type, sha256=sha256,
+        skipped_images=tuple(skipped), failures=tuple(failures), seconds=times.as_dict(),
+    )

@@ -1,0 +1,151 @@
+"""``maphc2f-build`` / ``maphc2f build``: turn a source into a dataset folder.
+
+Thin: parse the options into a :class:`~maphc2f_data.build.plan.BuildConfig`,
+call the builder, print the plan (``--dry-run``) or the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+HELP = "Build the MaPhC2F dataset (Parquet shards + card) from a source."
+
+SOURCE_NAMES = ("demo", "mvtec", "visa", "btad", "folder")
+
+
+def _categories(text: str) -> List[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated category names")
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the build options to ``parser``."""
+    from maphc2f_data.build.plan import SAM_MODELS
+    from maphc2f_data.dataset.config import DEFAULT_PNG_COMPRESSION
+
+    parser.add_argument("--source", required=True, choices=SOURCE_NAMES, default=argparse.SUPPRESS,
+                        help="where the normal images come from: the built-in demo (no download), "
+                             "MVTec AD, VisA (as downloaded with split_csv/1cls.csv, or prepared), BTAD, or a plain "
+                             "image folder (one category per sub-folder); "
+                             "one source per run (build several sources into one --out with one run each)")
+    parser.add_argument("--root", default=None,
+                        help="source dataset root folder (required for every source but demo)")
+    parser.add_argument("--out", default="maphc2f",
+                        help="output dataset folder; the default lets load_dataset('maphc2f') work "
+                             "from the current directory. An existing dataset there is resumed or updated")
+    parser.add_argument("--categories", type=_categories, default=None, metavar="A,B",
+                        help="comma-separated categories to (re)build (None: every category of the source); "
+                             "other categories already in --out are kept untouched")
+    parser.add_argument("--count", default="auto", metavar="paper|N",
+                        help="'paper': the exact per-category counts of the paper's Tables 7-9 "
+                             "(mvtec/visa/btad only; 115,987 images over the three); N: N samples per "
+                             "source image and defect type; 'auto': paper for mvtec/visa/btad, 1 otherwise")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="build seed; every sample's seed and id derive from it (same seed and "
+                             "options give byte-identical shards)")
+    parser.add_argument("--size", type=int, default=512,
+                        help="side of the output images in pixels; every image is resized to a "
+                             "size x size square (area interpolation when shrinking, cubic when enlarging)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan as JSON (per category: source, source_images and samples per "
+                             "defect type) and stop; nothing is synthesised or written")
+    parser.add_argument("--sam-checkpoint", default=None, metavar="PATH",
+                        help="Segment Anything checkpoint for object foregrounds; without it a classical "
+                             "(colour/threshold) extractor is used. Textures always use the whole image")
+    parser.add_argument("--sam-model", default="vit_h", choices=SAM_MODELS,
+                        help="SAM variant of --sam-checkpoint")
+    parser.add_argument("--png-compression", type=int, default=DEFAULT_PNG_COMPRESSION, metavar="LEVEL",
+                        help="PNG zlib level 0-9 for images and masks (higher: slightly smaller, much slower)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="shard workers. Unset: serial in this process, or with --ray-address/RAY_ADDRESS one "
+                             "per CPU of the cluster (one per GPU with SAM on CUDA). N > 1 without an address "
+                             "starts an embedded local Ray with N workers")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="join this Ray cluster instead of running locally: HOST:PORT of `ray start --head` "
+                             "or 'auto' (default: the RAY_ADDRESS environment variable). Every node needs this "
+                             "package and --out/--root on a shared file system at the same paths")
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
+                        help="after a successful build, upload --out to this Hugging Face dataset repo "
+                             "(created if missing; needs a token); the .cache folder is never uploaded")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="do not show the progress bar")
+    # Testing aid: small shards without building thousands of samples.
+    parser.add_argument("--rows-per-shard", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`BuildConfig` of parsed arguments."""
+    from maphc2f_data.build.plan import BuildConfig, parse_count
+
+    return BuildConfig(
+        source=args.source,
+        root=args.root,
+        out=args.out,
+        categories=tuple(args.categories) if args.categories else None,
+        count=parse_count(args.count),
+        seed=args.seed,
+        size=args.size,
+        png_compression=args.png_compression,
+        sam_checkpoint=args.sam_checkpoint,
+        sam_model=args.sam_model,
+        rows_per_shard=args.rows_per_shard,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the build (or print the plan); returns the exit code."""
+    from maphc2f_data.build.builder import build, make_plan, push_to_hub
+    from maphc2f_data.build.runner import make_runner
+
+    config = config_from_args(args)
+    if args.dry_run:
+        plan = make_plan(config)
+        for message in plan.warnings:
+            print(f"maphc2f-build: warning: {message}", file=sys.stderr)
+        print(json.dumps(plan.summary(), indent=2))
+        return 0
+    runner = make_runner(args.workers, args.ray_address)
+    command = ["maphc2f-build", *_recorded_argv(args)]
+    try:
+        report = build(config, runner=runner, command=command, progress=not args.no_progress)
+    finally:
+        runner.close()
+    print(report.format_text())
+    if args.push_to_hub:
+        url = push_to_hub(config.out, args.push_to_hub)
+        print(f"Pushed to {url}")
+    return 0
+
+
+def _recorded_argv(args: argparse.Namespace) -> List[str]:
+    argv = getattr(args, "_argv", None)
+    if argv is None:  # reached through `maphc2f build ...`
+        argv = sys.argv[1:]
+        if argv[:1] == ["build"]:
+            argv = argv[1:]
+    return list(argv)
+
+
+def _get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maphc2f-build", description=HELP,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``maphc2f-build``; returns the exit code."""
+    from maphc2f_data.cli.main import run_command
+
+    args = _get_parser().parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
+    return run_command(run, args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The Ray runner: same bytes as the serial build, retries, faults, pool sizing.
+
+All Ray tests share one embedded Ray session (``ray_fixtures.ray_session``);
+the serial reference build is the builder tests' ``demo_dataset`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_helpers import run_build  # noqa: E402
+from ray_fixtures import ray_session  # noqa: E402,F401  (the shared session fixture)
+
+from maphc2f_data.build.builder import build, plan_tasks, worker_context  # noqa: E402
+from maphc2f_data.build.plan import BuildConfig  # noqa: E402
+from maphc2f_data.build.runner import make_runner  # noqa: E402
+from maphc2f_data.build.worker import build_shard  # noqa: E402
+from maphc2f_data.errors import UserError  # noqa: E402
+
+ray = pytest.importorskip("ray")
+from maphc2f_data.build.ray_runner import (  # noqa: E402
+    MAX_SHARD_RETRIES,
+    PoolSpec,
+    RayRunner,
+    check_reachable,
+    pool_spec,
+    wants_gpu,
+)
+from maphc2f_data.build.worker import WorkerContext  # noqa: E402
+
+# The test functions that Ray ships to actors live in this module, which
+# --import-mode=importlib makes unimportable by name in a worker process.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+#: The same build as ``build_helpers.DEMO_ARGS`` (the serial reference).
+DEMO_CONFIG = dict(source="demo", categories=("brick", "nut"), count=1, seed=0, size=64, rows_per_shard=10)
+
+
+def shard_bytes(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted((folder / "data").rglob("*.parquet"))}
+
+
+def manifest_nodes(folder: Path) -> set:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return {shard["node"] for entry in manifest["categories"].values() for shard in entry["shards"]}
+
+
+# -- pool sizing (no Ray needed) -------------------------------------------
+
+
+def test_pool_follows_the_cpus_and_never_reserves_all_of_them():
+    assert pool_spec({"CPU": 2.0}) == PoolSpec(size=2, num_cpus=0.75)
+    assert pool_spec({"CPU": 2.0}, workers=1) == PoolSpec(size=1, num_cpus=1.0)
+    spec = pool_spec({"CPU": 2.0}, workers=4)
+    assert spec.size == 4 and spec.size * spec.num_cpus <= 0.75 * 2
+
+
+def test_sam_on_cuda_gets_one_gpu_per_actor_unless_workers_share():
+    assert pool_spec({"CPU": 16.0, "GPU": 2.0}, use_gpu=True) == PoolSpec(size=2, num_cpus=1.0, num_gpus=1.0)
+    assert pool_spec({"CPU": 16.0, "GPU": 1.0}, workers=2, use_gpu=True).num_gpus == 0.5
+    with pytest.raises(UserError, match="no GPU"):
+        pool_spec({"CPU": 4.0}, use_gpu=True)
+    with pytest.raises(UserError, match="--workers"):
+        pool_spec({"CPU": 4.0}, workers=0)
+
+
+def test_gpu_only_for_sam_on_cuda():
+    sam = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3, sam_checkpoint="/w.pth")
+    classical = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3)
+    on_cpu = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3,
+                           sam_checkpoint="/w.pth", device="cpu")
+    assert wants_gpu(sam, {"CPU": 8, "GPU": 1})
+    assert not wants_gpu(sam, {"CPU": 8})
+    assert not wants_gpu(classical, {"CPU": 8, "GPU": 1})
+    assert not wants_gpu(on_cpu, {"CPU": 8, "GPU": 1})
+
+
+def test_an_address_where_nothing_listens_fails_fast_with_a_user_error():
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago and is closed now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(UserError, match=f"no Ray cluster answers at --ray-address 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}")  # what RayRunner does before ray.init(address=...)
+    assert time.monotonic() - start < 10
+    check_reachable("auto")  # left to Ray
+
+
+def test_refinement_stage_is_reserved():
+    with pytest.raises(ValueError, match="refine_stage"):
+        RayRunner(refine_stage=object())
+
+
+# -- builds on the shared session ------------------------------------------
+
+
+@pytest.mark.ray
+def test_two_ray_workers_through_the_cli_match_the_serial_build(ray_session, demo_dataset, tmp_path):
+    out = tmp_path / "maphc2f"
+    assert run_build(out, "--workers", "2") == 0
+    assert shard_bytes(out) == shard_bytes(demo_dataset)
+    node = ray_session.get_runtime_context().get_node_id()
+    assert manifest_nodes(out) == {node}
+    assert json.loads((out / "build_report.json").read_text())["runner"] == "ray"
+
+
+@pytest.mark.ray
+def test_one_ray_worker_matches_the_serial_build_and_counts_every_sample_once(ray_session, demo_dataset,
+                                                                             tmp_path):
+    config = BuildConfig(out=str(tmp_path / "maphc2f"), **DEMO_CONFIG)
+    told = []
+    # Count progress through the runner directly, then let the builder finish
+    # (it finds every shard done and writes manifest and card).
+    from maphc2f_data.build.builder import make_plan
+
+    plan = make_plan(config)
+    tasks = plan_tasks(plan)
+    context = worker_context(config, Path(config.out).resolve())
+    with RayRunner(workers=1) as runner:
+        results = list(runner.map_shards(tasks, build_shard, context, progress=told.append))
+        assert runner.pool == PoolSpec(size=1, num_cpus=1.0)
+        report = build(config, runner=runner, progress=False)
+    assert sum(told) == plan.total == 48
+    assert sorted((r.category, r.index) for r in results) == sorted((t.category, t.index) for t in tasks)
+    assert report.runner == "ray"
+    assert shard_bytes(Path(config.out)) == shard_bytes(demo_dataset)
+    assert ray.is_initialized(), "a runner must not shut down a Ray it did not start"
+
+
+def _bad_input(task, context, progress):
+    Path(context.out_dir, f"attempt-{task.index}-{os.getpid()}-{time.monotonic_ns()}").touch()
+    raise UserError(f"corrupt image: {context.out_dir}/x.png")
+
+
+def _flaky_network(task, context, progress):
+    Path(context.out_dir, f"attempt-{task.index}-{os.getpid()}-{time.monotonic_ns()}").touch()
+    raise TimeoutError("NFS server not responding")
+
+
+@pytest.mark.ray
+def test_bad_input_fails_at_once_and_flaky_io_is_retried(ray_session, tmp_path):
+    items_config = BuildConfig(out=str(tmp_path), **DEMO_CONFIG)
+    from maphc2f_data.build.builder import make_plan
+
+    task = plan_tasks(make_plan(items_config))[0]
+    context = WorkerContext(out_dir=str(tmp_path), source="demo", root=None, size=64, png_compression=3)
+    with RayRunner(workers=1) as runner:
+        with pytest.raises(UserError) as caught:
+            list(runner.map_shards([task], _bad_input, context))
+        # The worker's own one-line message, not Ray's wrapped traceback.
+        assert str(caught.value) == f"corrupt image: {tmp_path}/x.png"
+        assert len(list(tmp_path.glob("attempt-*"))) == 1
+        for path in tmp_path.glob("attempt-*"):
+            path.unlink()
+        with pytest.raises(TimeoutError, match="NFS"):
+            list(runner.map_shards([task], _flaky_network, context))
+        assert len(list(tmp_path.glob("attempt-*"))) == MAX_SHARD_RETRIES + 1
+
+
+def _kill_a_busy_worker(runner: RayRunner, out: Path, killed: dict, stop: threading.Event) -> None:
+    """Once the first shard exists, SIGKILL the process of an actor that is
+    in the middle of a shard (recorded in ``killed``)."""
+    while not stop.is_set():
+        if any((out / "data").rglob("*.parquet")):
+            busy = [(index, info) for index, info in enumerate(runner.worker_info()) if info["shard"]]
+            if busy:
+                index, info = busy[0]
+                killed.update(actor=index, pid=info["pid"], shard=info["shard"],
+                              shards_on_disk=len(list((out / "data").rglob("*.parquet"))))
+                os.kill(info["pid"], signal.SIGKILL)
+                return
+        time.sleep(0.01)
+
+
+@pytest.mark.ray
+def test_a_killed_worker_is_restarted_and_its_shard_redone(ray_session, demo_dataset, tmp_path):
+    from maphc2f_data.dataset.validate import validate_dataset
+
+    out = tmp_path / "maphc2f"
+    config = BuildConfig(out=str(out), **DEMO_CONFIG)
+    killed: dict = {}
+    stop = threading.Event()
+    with RayRunner(workers=2) as runner:
+        killer = threading.Thread(target=_kill_a_busy_worker, args=(runner, out, killed, stop), daemon=True)
+        killer.start()
+        try:
+            report = build(config, runner=runner, progress=False)
+        finally:
+            stop.set()
+            killer.join(10)
+        pids_after = [info["pid"] for info in runner.worker_info()]
+    assert killed, "the build finished before a worker could be killed"
+    assert killed["shards_on_disk"] < 6, "the kill must land mid-build"
+    assert (out / killed["shard"]).is_file(), "the killed shard was not redone"
+    assert pids_after[killed["actor"]] != killed["pid"], "the killed actor was not restarted"
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed["pid"], 0)
+    assert report.total_rows == 48 and report.complete
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["total_rows"] == manifest["plan"]["total"] == 48
+    assert validate_dataset(out) == []
+    assert shard_bytes(out) == shard_bytes(demo_dataset)
+
+
+@pytest.mark.ray
+def test_make_runner_picks_ray_for_several_workers_or_an_address(ray_session, monkeypatch):
+    from maphc2f_data.build.runner import SerialRunner
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert isinstance(make_runner(None, None), SerialRunner)
+    runner = make_runner(2, None)
+    try:
+        assert isinstance(runner, RayRunner) and runner.workers == 2 and runner.address is None
+    finally:
+        runner.close()
+    assert ray.is_initialized(), "closing a runner must not stop a Ray it did not start"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
+    runner = make_runner(None, None)  # Ray starts lazily: nothing is contacted here
+    assert isinstance(runner, RayRunner) and runner.address == "10.0.0.7:6379" and runner.workers is None

@@ -1,0 +1,53 @@
+"""Runners: the serial runner and the factory behind --workers/--ray-address."""
+
+import importlib.util
+
+import pytest
+
+from maphc2f_data.build.plan import BuildConfig, plan_category, shard_tasks
+from maphc2f_data.build.runner import Runner, SerialRunner, make_runner
+from maphc2f_data.build.worker import ShardResult, WorkerContext
+from maphc2f_data.errors import UserError
+from maphc2f_data.sources.base import SourceImage
+
+
+def _fake_shard(task, context, progress=None):
+    # A stand-in worker: the runner's job is ordering, progress and node, not pixels.
+    for _ in task.samples:
+        progress(1)
+    return ShardResult(category=task.category, index=task.index, total=task.total, path=task.relpath,
+                       planned=len(task.samples), rows_by_type={"crack": len(task.samples)},
+                       sha256=context.out_dir)
+
+
+def test_serial_runner_runs_every_task_in_order_and_names_the_node():
+    items = [SourceImage("folder", "cat", f"cat/{i}.png") for i in range(3)]
+    plan = plan_category("folder", "cat", items, {"crack": 3, "corrosion": 3, "deformation": 3}, 0)
+    tasks = shard_tasks(plan, 4, {})
+    context = WorkerContext(out_dir="/tmp/x", source="folder", root=None, size=64, png_compression=1)
+    seen = []
+    with SerialRunner(node="box-1") as runner:
+        assert isinstance(runner, Runner)
+        results = list(runner.map_shards(tasks, _fake_shard, context, progress=seen.append))
+    assert [r.index for r in results] == [0, 1, 2]
+    assert all(r.node == "box-1" and r.sha256 == "/tmp/x" for r in results)
+    assert sum(seen) == 9
+
+
+def test_make_runner():
+    assert isinstance(make_runner(1, None), SerialRunner)
+    with pytest.raises(UserError, match="--workers"):
+        make_runner(0)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("maphc2f_data.build.ray_runner") is not None,
+                    reason="the Ray runner is installed")
+def test_ray_options_without_the_ray_runner_are_a_user_error():
+    with pytest.raises(UserError, match="Ray runner"):
+        make_runner(2)
+
+
+def test_worker_context_is_hashable_and_small():
+    context = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3)
+    assert hash(context) == hash(WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3))
+    assert BuildConfig(source="demo").sam_model == context.sam_model

@@ -1,0 +1,104 @@
+"""``maphc2f-build`` / ``maphc2f build``: options, --dry-run output and one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from fake_trees import make_btad_tree, make_mvtec_tree  # noqa: E402
+
+from maphc2f_data.cli.build import main  # noqa: E402
+
+OPTIONS = ["--source", "--root", "--out", "--categories", "--count", "--seed", "--size", "--dry-run",
+           "--sam-checkpoint", "--sam-model", "--png-compression", "--workers", "--ray-address",
+           "--push-to-hub"]
+
+
+def test_help_explains_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: maphc2f-build")
+    for option in OPTIONS:
+        assert option in text
+    for default in ["(default: maphc2f)", "(default: auto)", "(default: 0)", "(default: 512)",
+                    "(default: vit_h)", "(default: 1)"]:
+        assert default in text
+    assert "--rows-per-shard" not in text  # testing aid, hidden
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["--source", "demo", "--count", "2", "--categories", "coins,nut", "--dry-run",
+                 "--out", str(out)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan == {"total": 96, "categories": {
+        "coins": {"source": "demo", "source_images": 8, "crack": 16, "corrosion": 16, "deformation": 16},
+        "nut": {"source": "demo", "source_images": 8, "crack": 16, "corrosion": 16, "deformation": 16},
+    }}
+    assert not out.exists()
+
+
+def test_dry_run_paper_counts_on_a_fake_btad_tree(tmp_path, capsys):
+    root = make_btad_tree(tmp_path / "btad", n_train=2, n_test_ok=1, n_test_ko=1, size=8)
+    assert main(["--source", "btad", "--root", str(root), "--dry-run"]) == 0  # count auto = paper
+    captured = capsys.readouterr()
+    plan = json.loads(captured.out)
+    assert plan["total"] == 1200 + 1197 + 2998
+    assert plan["categories"]["03"] == {"source": "btad", "source_images": 2, "crack": 1000,
+                                        "corrosion": 1000, "deformation": 998}
+    assert "the tree has 2 training images, the paper's table implies 400" in captured.err
+
+
+def test_paper_count_refuses_unknown_category_of_the_table(tmp_path, capsys):
+    root = make_mvtec_tree(tmp_path / "mvtec", ["bottle"], n_train=1, n_test_good=1, defects=(), size=8)
+    assert main(["--source", "mvtec", "--root", str(root), "--categories", "cable", "--dry-run"]) == 2
+    assert "unknown category cable" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "demo", "--count", "paper"], "--count paper needs a source of the paper"),
+    (["--source", "demo", "--count", "zero"], "--count must be"),
+    (["--source", "demo", "--size", "16"], "--size must be at least 32"),
+    (["--source", "demo", "--categories", "teapot"], "unknown category teapot"),
+    (["--source", "mvtec"], "mvtec"),
+    (["--source", "mvtec", "--root", "/nonexistent/mvtec"], "/nonexistent/mvtec"),
+    (["--source", "demo", "--sam-checkpoint", "/nonexistent/sam.pth"], "/nonexistent/sam.pth"),
+    (["--source", "demo", "--workers", "0"], "--workers"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("maphc2f: error:") and message in err
+    assert not (out / "data").exists()
+
+
+def test_out_must_be_a_folder_that_is_new_empty_or_a_dataset(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep me")
+    assert main(["--source", "demo", "--out", str(a_file), "--no-progress"]) == 2
+    assert "is a file" in capsys.readouterr().err
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"precious")
+    assert main(["--source", "demo", "--out", str(other), "--no-progress"]) == 2
+    assert "not a maphc2f dataset" in capsys.readouterr().err
+    assert a_file.read_text() == "keep me" and sorted(p.name for p in other.iterdir()) == ["holiday.jpg"]
+
+
+@pytest.mark.skipif(
+    any(importlib.util.find_spec(f"maphc2f_data.cli.{name}") is None
+        for name in ("preview", "validate", "splits", "export")),
+    reason="the maphc2f dispatcher needs every subcommand module")
+def test_maphc2f_build_subcommand_is_the_same_command(capsys):
+    from maphc2f_data.cli.main import main as maphc2f
+
+    assert maphc2f(["build", "--source", "demo", "--categories", "nut", "--count", "1", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 24
