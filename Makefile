@@ -15,7 +15,8 @@ install: $(STAMP)
 
 ## Build the demo dataset into ./maphc2f (no download needed) and its preview sheet.
 demo: $(STAMP)
-	$(BIN)/maphc2f preview --source demo --out demo_sheet.png
+	$(BIN)/maphc2f-build --source demo --out maphc2f
+	$(BIN)/maphc2f preview maphc2f --out demo_sheet.png
 
 ## The whole test suite (what CI runs).
 test: $(STAMP)

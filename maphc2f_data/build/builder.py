@@ -390,6 +390,8 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
                 results.extend(runner.map_shards(pending, build_shard, context, progress=bar.update))
         finally:
             bar.close()
+        # A worker killed mid-write (and redone elsewhere) leaves its temp file.
+        remove_temporary_files(out)
         for result in sorted(results, key=lambda r: (r.category, r.index)):
             report.add_shard(result)
         report.finish()

@@ -317,7 +317,7 @@ def render_card(manifest: Mapping[str, Any], *, dir_name: str = "maphc2f", templ
         "counts_table": _counts_table(manifest, names),
         "splits_section": _splits_section(manifest),
         "command": " ".join(shlex.quote(str(part)) for part in command) or "(not recorded)",
-        "generation_config": json.dumps(manifest.get("config") or {}, sort_keys=True, indent=2),
+        "generation_config": json.dumps(_public_config(manifest.get("config") or {}), sort_keys=True, indent=2),
         "versions_table": _versions_table(manifest),
         "citation": CITATION,
     }
@@ -331,3 +331,12 @@ def write_card(out_dir: os.PathLike, manifest: Mapping[str, Any]) -> Path:
     path = out_dir / CARD_NAME
     atomic_write_bytes(text.encode("utf-8"), path)
     return path
+
+
+def _public_config(config: dict) -> dict:
+    """The build config without the builder's local paths (the card is published)."""
+    public = dict(config)
+    for key in ("root", "sam_checkpoint"):
+        if public.get(key):
+            public[key] = Path(str(public[key])).name
+    return public

@@ -72,9 +72,9 @@ ROWS_PER_ROW_GROUP = 100
 #: noisy on a shared machine, sizes are exact):
 #:
 #:   level 0  788,279 B   ~10 ms   (stored, no deflate)
-#:   level 1  463,953 B   ~21 ms
+#:   level 1  463,953 B   ~21 ms   <- chosen
 #:   level 2  461,427 B   ~22 ms
-#:   level 3  456,059 B   ~28 ms   <- chosen
+#:   level 3  456,059 B   ~28 ms
 #:   level 4  450,446 B   ~31 ms
 #:   level 5  447,686 B   ~44 ms
 #:   level 6  446,008 B   ~75 ms
@@ -84,9 +84,10 @@ ROWS_PER_ROW_GROUP = 100
 #:   Pillow default (zlib 6 + adaptive filters)  424,520 B  ~124 ms
 #:
 #: A 512x512 binary mask is ~2.1 KB at levels 1-3 (~1.1 KB at 4-7), so the
-#: RGB image decides. Levels above 3 buy under 2.5 % in size for 1.5-4x the
-#: time; level 3 is within 7.5 % of Pillow's size at about a quarter of its time.
-DEFAULT_PNG_COMPRESSION = 3
+#: RGB image decides. Level 1 is 1.7 % larger than level 3 for ~25 % less
+#: time (PNG encoding is the largest share of a build's per-sample cost);
+#: levels above 3 buy under 2.5 % in size for 1.5-4x the time.
+DEFAULT_PNG_COMPRESSION = 1
 
 #: Licences of the sources, as the card states them per source config;
 #: derived images inherit the licence of the image they were made from.

@@ -99,7 +99,8 @@ class CrackConfig:
         darkening).
     max_color_shift : (float, float)
         Algorithm 3 additive shift, drawn independently per RGB channel, in
-        0-255 intensity units.
+        0-255 intensity units; biased negative so cracks read as dark
+        shadow rather than a coloured tint.
     edge_fade : (float, float)
         Algorithm 3 fade distance, px (see :func:`apply_crack` Notes).
     min_skeleton_pixels : int
@@ -122,8 +123,8 @@ class CrackConfig:
     noise_octaves: Tuple[int, int] = (2, 8)
     morph_kernel_size: int = 3
     base_alpha: Tuple[float, float] = (0.7, 1.0)
-    max_darken: Tuple[float, float] = (0.2, 0.6)
-    max_color_shift: Tuple[float, float] = (-10.0, 10.0)
+    max_darken: Tuple[float, float] = (0.15, 0.45)
+    max_color_shift: Tuple[float, float] = (-12.0, 3.0)
     edge_fade: Tuple[float, float] = (1.0, 4.0)
     min_skeleton_pixels: int = 5
     min_mask_pixels: int = 20

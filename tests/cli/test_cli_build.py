@@ -28,8 +28,9 @@ def test_help_explains_every_option_with_its_default(capsys):
     for option in OPTIONS:
         assert option in text
     for default in ["(default: maphc2f)", "(default: auto)", "(default: 0)", "(default: 512)",
-                    "(default: vit_h)", "(default: 1)"]:
+                    "(default: vit_h)"]:
         assert default in text
+    assert "embedded local Ray" in text  # --workers explains how the runner is chosen
     assert "--rows-per-shard" not in text  # testing aid, hidden
 
 
