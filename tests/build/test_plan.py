@@ -116,7 +116,7 @@ def test_fingerprint_names_every_bytes_setting():
     assert a["size"] == 64 and a["foreground"] == "classical" and 0 <= a["png_compression"] <= 9
     b = bytes_fingerprint(BuildConfig(source="demo", size=64, sam_checkpoint="x.pth", sam_model="vit_b"))
     assert b["foreground"] == "sam-vit_b"
-    assert bytes_fingerprint(BuildConfig(source="demo", size=64, png_compression=1)) != a
+    assert bytes_fingerprint(BuildConfig(source="demo", size=64, png_compression=9)) != a
 
 
 def test_rows_per_shard_shrink_for_large_images():
