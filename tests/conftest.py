@@ -41,3 +41,22 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs a CUDA device")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def built_dataset(tmp_path_factory):
+    """A tiny built dataset named ``maphc2f`` in its own parent folder
+    (written with the I/O layer, no builder). Shared: do not modify."""
+    from tiny_dataset import make_dataset
+
+    root = tmp_path_factory.mktemp("built") / "maphc2f"
+    make_dataset(root)
+    return root
+
+
+@pytest.fixture
+def dataset_copy(built_dataset, tmp_path):
+    """A private, modifiable copy of ``built_dataset`` (``<tmp>/maphc2f``)."""
+    from tiny_dataset import copy_dataset
+
+    return copy_dataset(built_dataset, tmp_path / "maphc2f")

@@ -15,16 +15,16 @@ release: 400 / 399 / 1000.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Tuple
 
-from maphc2f_data.sources.base import Source, SourceImage, register_source
-from maphc2f_data.sources.mvtec import list_test_folders, list_train_folder, present_categories
+from maphc2f_data.sources.base import register_source
+from maphc2f_data.sources.mvtec import MVTecLikeSource
 
 BTAD_CATEGORIES: Tuple[str, ...] = ("01", "02", "03")
 
 
 @register_source
-class BTADSource(Source):
+class BTADSource(MVTecLikeSource):
     """BTAD, beanTech Anomaly Detection (Mishra et al., ISIE 2021)."""
 
     name = "btad"
@@ -37,16 +37,5 @@ class BTADSource(Source):
         "<root>/<01|02|03>/train/ok/*, <root>/<01|02|03>/test/{ok,ko}/*, "
         "<root>/<01|02|03>/ground_truth/ko/<image stem>.*"
     )
-
-    def __init__(self, root=None):
-        super().__init__(root)
-        self._categories = present_categories(self)
-
-    def categories(self) -> List[str]:
-        return list(self._categories)
-
-    def train_images(self, category: str) -> List[SourceImage]:
-        return list_train_folder(self, self.check_category(category), "ok")
-
-    def test_images(self, category: str) -> List[SourceImage]:
-        return list_test_folders(self, self.check_category(category), good="ok", mask_suffixes=("",))
+    good_folder = "ok"
+    mask_suffixes = ("",)

@@ -143,8 +143,34 @@ def list_test_folders(source: Source, category: str, *, good: str, mask_suffixes
     return items
 
 
+class MVTecLikeSource(Source):
+    """Shared reader of MVTec-style trees (``train/<good>``, ``test/<defect>``,
+    ``ground_truth/<defect>``); subclasses set the normal folder's name and
+    the mask suffixes they accept."""
+
+    #: Name of the normal-image folder under ``train/`` and ``test/``.
+    good_folder = "good"
+    #: Mask file stem suffixes tried in order (``""`` = the image's own stem).
+    mask_suffixes: Tuple[str, ...] = ("_mask",)
+
+    def __init__(self, root=None):
+        super().__init__(root)
+        self._categories = present_categories(self)
+
+    def categories(self) -> List[str]:
+        return list(self._categories)
+
+    def train_images(self, category: str) -> List[SourceImage]:
+        return list_train_folder(self, self.check_category(category), self.good_folder)
+
+    def test_images(self, category: str) -> List[SourceImage]:
+        return list_test_folders(
+            self, self.check_category(category), good=self.good_folder, mask_suffixes=self.mask_suffixes
+        )
+
+
 @register_source
-class MVTecSource(Source):
+class MVTecSource(MVTecLikeSource):
     """MVTec AD (Bergmann et al., CVPR 2019), 15 categories."""
 
     name = "mvtec"
@@ -157,16 +183,3 @@ class MVTecSource(Source):
         "<root>/<category>/train/good/*.png, <root>/<category>/test/<defect>/*.png, "
         "<root>/<category>/ground_truth/<defect>/<name>_mask.png"
     )
-
-    def __init__(self, root=None):
-        super().__init__(root)
-        self._categories = present_categories(self)
-
-    def categories(self) -> List[str]:
-        return list(self._categories)
-
-    def train_images(self, category: str) -> List[SourceImage]:
-        return list_train_folder(self, self.check_category(category), "good")
-
-    def test_images(self, category: str) -> List[SourceImage]:
-        return list_test_folders(self, self.check_category(category), good="good", mask_suffixes=("_mask",))
