@@ -1,6 +1,5 @@
 """Runners: the serial runner and the factory behind --workers/--ray-address."""
 
-import importlib.util
 
 import pytest
 
@@ -38,13 +37,6 @@ def test_make_runner():
     assert isinstance(make_runner(1, None), SerialRunner)
     with pytest.raises(UserError, match="--workers"):
         make_runner(0)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("maphc2f_data.build.ray_runner") is not None,
-                    reason="the Ray runner is installed")
-def test_ray_options_without_the_ray_runner_are_a_user_error():
-    with pytest.raises(UserError, match="Ray runner"):
-        make_runner(2)
 
 
 def test_worker_context_is_hashable_and_small():
