@@ -109,6 +109,10 @@ PROGRESS_POLL_S = 1.0
 #: Object store of the embedded Ray: small, since only results travel.
 EMBEDDED_OBJECT_STORE_BYTES = 256 * 1024 ** 2
 
+#: One BLAS/OpenMP thread per worker: the pool already has a worker per core,
+#: and the TPS solve's threaded BLAS otherwise oversubscribes the CPUs.
+WORKER_THREAD_ENV = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"))
+
 
 class ShardWorkerDiedError(RuntimeError):
     """A shard could not be made because its worker kept dying."""
@@ -327,7 +331,8 @@ class RayRunner:
         self._kill_actors()
         actors = [
             ShardWorker.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
-                                scheduling_strategy="SPREAD").remote()
+                                scheduling_strategy="SPREAD",
+                                runtime_env={"env_vars": dict(WORKER_THREAD_ENV)}).remote()
             for _ in range(spec.size)
         ]
         info_refs = [actor.info.remote() for actor in actors]
