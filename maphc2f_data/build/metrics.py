@@ -9,16 +9,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-
-def _check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim != 2:
-        raise ValueError(f"{name} must have shape (H, W), got {mask.shape}")
-    if mask.dtype != np.bool_:
-        if mask.dtype.kind not in "uib":
-            raise ValueError(f"{name} must be bool or integer, got {mask.dtype}")
-        mask = mask != 0
-    return mask
+from maphc2f_data.synthesis.base import as_bool_mask
 
 
 def anomaly_area(mask: np.ndarray) -> float:
@@ -32,7 +23,7 @@ def anomaly_area(mask: np.ndarray) -> float:
     -------
     float in [0, 1]
     """
-    mask = _check_mask(mask)
+    mask = as_bool_mask(mask)
     return float(np.count_nonzero(mask)) / float(mask.size)
 
 
@@ -47,8 +38,8 @@ def on_foreground(mask: np.ndarray, foreground: np.ndarray) -> float:
     -------
     float in [0, 1]; 0.0 for an empty mask.
     """
-    mask = _check_mask(mask)
-    foreground = _check_mask(foreground, "foreground")
+    mask = as_bool_mask(mask)
+    foreground = as_bool_mask(foreground, "foreground")
     if mask.shape != foreground.shape:
         raise ValueError(f"mask shape {mask.shape} does not match foreground shape {foreground.shape}")
     pixels = np.count_nonzero(mask)
@@ -83,7 +74,7 @@ def contrast(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> float:
     """
     before = np.asarray(before)
     after = np.asarray(after)
-    mask = _check_mask(mask)
+    mask = as_bool_mask(mask)
     for name, image in (("before", before), ("after", after)):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"{name} must be uint8 (H, W, 3), got {image.dtype} {image.shape}")

@@ -84,6 +84,24 @@ def register_anomaly(anomaly: AnomalyType) -> AnomalyType:
     return anomaly
 
 
+def as_bool_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    """``mask`` as a bool (H, W) array; integer 0/1 masks are converted.
+
+    Raises
+    ------
+    ValueError
+        Not two-dimensional, or neither bool nor integer.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"{name} must have shape (H, W), got {mask.shape}")
+    if mask.dtype != np.bool_:
+        if mask.dtype.kind not in "uib":
+            raise ValueError(f"{name} must be bool or integer 0/1, got {mask.dtype}")
+        mask = mask != 0
+    return mask
+
+
 def check_inputs(image: np.ndarray, foreground: np.ndarray) -> "tuple[np.ndarray, np.ndarray]":
     """Validate an (image, foreground) pair; return contiguous copies-or-views.
 
@@ -98,16 +116,11 @@ def check_inputs(image: np.ndarray, foreground: np.ndarray) -> "tuple[np.ndarray
         raise ValueError(f"image must be uint8, got {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
-    if foreground.ndim != 2:
-        raise ValueError(f"foreground must have shape (H, W), got {foreground.shape}")
+    foreground = as_bool_mask(foreground, "foreground")
     if foreground.shape != image.shape[:2]:
         raise ValueError(
             f"foreground shape {foreground.shape} does not match image shape {image.shape[:2]}"
         )
-    if foreground.dtype != np.bool_:
-        if foreground.dtype.kind not in "uib":
-            raise ValueError(f"foreground must be bool or integer 0/1, got {foreground.dtype}")
-        foreground = foreground != 0
     if min(image.shape[:2]) < 16:
         raise ValueError(f"image is too small ({image.shape[0]}x{image.shape[1]}); need at least 16x16")
     if not foreground.any():

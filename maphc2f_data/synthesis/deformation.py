@@ -76,6 +76,7 @@ from scipy.interpolate import RBFInterpolator
 
 from maphc2f_data.synthesis.base import (
     AnomalyType,
+    as_bool_mask,
     PlacementError,
     check_inputs,
     register_anomaly,
@@ -527,13 +528,7 @@ def visible_change_mask(
 
 
 def _as_foreground(foreground: np.ndarray) -> np.ndarray:
-    foreground = np.asarray(foreground)
-    if foreground.ndim != 2:
-        raise ValueError(f"foreground must have shape (H, W), got {foreground.shape}")
-    if foreground.dtype != np.bool_:
-        if foreground.dtype.kind not in "uib":
-            raise ValueError(f"foreground must be bool or integer 0/1, got {foreground.dtype}")
-        foreground = foreground != 0
+    foreground = as_bool_mask(foreground, "foreground")
     if not foreground.any():
         raise ValueError("foreground is empty: there is no object to place an anomaly on")
     return foreground
