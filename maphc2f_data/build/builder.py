@@ -44,7 +44,7 @@ from maphc2f_data.build.plan import (
     shard_tasks,
 )
 from maphc2f_data.build.report import BuildReport, planned_counts
-from maphc2f_data.build.runner import Runner, SerialRunner
+from maphc2f_data.build.runner import Runner
 from maphc2f_data.build.worker import ShardResult, WorkerContext, build_shard, finished_shard
 from maphc2f_data.errors import CheckpointError, UserError
 
@@ -329,7 +329,9 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     ----------
     config : BuildConfig
     runner : Runner, optional
-        Executes the shard tasks; default :class:`SerialRunner`.
+        Executes the shard tasks; default ``make_runner()``: the Ray runner
+        (an embedded local Ray, or the cluster of ``RAY_ADDRESS``), closed
+        at the end. Pass ``SerialRunner()`` to stay in this process.
     command : sequence of str
         The command line, recorded in the manifest.
     progress : bool
@@ -348,8 +350,7 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         Bad options, source or output folder; raised before anything is
         written or removed.
     """
-    from maphc2f_data.dataset.card import write_card
-    from maphc2f_data.dataset.manifest import read_manifest, write_manifest
+    from maphc2f_data.dataset.manifest import read_manifest
     from maphc2f_data.sources import get_source
 
     log = log or (lambda message: print(f"maphc2f-build: warning: {message}", file=sys.stderr))
@@ -368,11 +369,29 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     existing = read_manifest(out) if out.is_dir() else None
     check_compatible(existing, config, plan)
     tasks = plan_tasks(plan)
-    runner = runner or SerialRunner()
+    own_runner = runner is None
+    if runner is None:
+        from maphc2f_data.build.runner import make_runner
+
+        runner = make_runner()
     report = BuildReport(out_dir=str(out), source=config.source, runner=runner.name,
                          planned=planned_counts(plan.categories), warnings=list(plan.warnings))
 
     out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as cleanup:
+        if own_runner:
+            cleanup.callback(runner.close)
+        _run_locked(config, out, plan, tasks, existing, source, runner, report, command, progress, log, started)
+    return report
+
+
+def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[ShardTask],
+                existing: Optional[Dict[str, Any]], source: Any, runner: Runner, report: BuildReport,
+                command: Sequence[str], progress: bool, log, started: float) -> None:
+    """Everything :func:`build` does while holding the output folder's lock."""
+    from maphc2f_data.dataset.card import write_card
+    from maphc2f_data.dataset.manifest import write_manifest
+
     with build_lock(out):
         remove_temporary_files(out)
         for name in plan.categories:
@@ -400,7 +419,6 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         write_card(out, manifest)
         report.wall_seconds = time.perf_counter() - started
         report.save(out)
-    return report
 
 
 def _with_node(result: ShardResult, node: Optional[str]) -> ShardResult:

@@ -109,6 +109,8 @@ def build_argv(config: BuildConfig) -> List[str]:
         argv += ["--png-compression", str(config.png_compression)]
     if config.sam_checkpoint:
         argv += ["--sam-checkpoint", str(config.sam_checkpoint), "--sam-model", config.sam_model]
+    if config.device is not None:
+        argv += ["--device", str(config.device)]
     if config.rows_per_shard is not None:
         argv += ["--rows-per-shard", str(config.rows_per_shard)]
     return argv

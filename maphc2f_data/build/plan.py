@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -149,6 +150,10 @@ def resolve_count(config: BuildConfig) -> Count:
     return count
 
 
+#: Torch devices ``--device`` accepts.
+DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
 def check_config(config: BuildConfig) -> None:
     """Refuse options no build can honour (one-line :class:`UserError`)."""
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
@@ -161,6 +166,8 @@ def check_config(config: BuildConfig) -> None:
         raise UserError(f"--sam-model must be one of {', '.join(SAM_MODELS)}, got {config.sam_model!r}")
     if config.rows_per_shard is not None and config.rows_per_shard < 1:
         raise UserError(f"--rows-per-shard must be positive, got {config.rows_per_shard}")
+    if config.device is not None and not DEVICE_RE.match(str(config.device)):
+        raise UserError(f"--device must be cpu, cuda, cuda:N or mps, got {config.device!r}")
     resolve_count(config)
 
 
@@ -192,6 +199,12 @@ def foreground_setting(config: BuildConfig) -> str:
     return f"sam-{config.sam_model}" if config.sam_checkpoint else "classical"
 
 
+def _default_png_filter() -> str:
+    from maphc2f_data.dataset.config import DEFAULT_PNG_FILTER
+
+    return DEFAULT_PNG_FILTER
+
+
 def bytes_fingerprint(config: BuildConfig) -> Dict[str, object]:
     """Settings that change a shard's bytes for the same planned samples."""
     return {
@@ -199,6 +212,7 @@ def bytes_fingerprint(config: BuildConfig) -> Dict[str, object]:
         "package_version": __version__,
         "size": int(config.size),
         "png_compression": effective_png_compression(config),
+        "png_filter": _default_png_filter(),
         "foreground": foreground_setting(config),
     }
 

@@ -29,21 +29,24 @@ Why shard-granular actors and not Ray Data
     keep row groups byte-stable, and every PNG would cross the object store.
     Only small results (paths, counts, hashes) travel back here.
 
-The pool
-    A pool of :class:`ShardWorker` actors, each holding the heavy state for
-    its whole life (the source reader and the foreground extractor, so SAM is
-    loaded once per actor, via :func:`~maphc2f_data.build.worker.worker_resources`).
-    Size and resources come from :func:`pool_spec`: one actor per GPU with
-    ``num_gpus=1`` when a SAM checkpoint is used and the cluster has GPUs,
-    otherwise one per CPU with a fractional CPU reservation, so the pool never
-    takes every CPU (Ray's own tasks would then wait forever on a small
-    machine). ``--workers`` overrides the size. Actors are spread over nodes.
-    One actor type does foreground, synthesis, encoding and writing, so a
-    shard's images never leave its process; the foreground cache makes SAM run
-    once per source image. On a box with one GPU and many CPUs the default
-    pool (one actor per GPU) leaves CPUs idle: ``--workers N`` shares the GPU
-    between N actors, each loading its own SAM copy. A separate GPU pool
-    feeding CPU workers is the shape the refinement stage below will take.
+The pools
+    Shard workers (:class:`ShardWorker`): one actor per CPU of the cluster by
+    default (``--workers`` overrides), each with a fractional CPU reservation
+    (:func:`pool_spec`) so the pool never takes every CPU (Ray's own tasks
+    would then wait forever on a small machine), single-threaded BLAS, spread
+    over the nodes. Each makes whole shards: loading, synthesis, metrics, PNG
+    encoding and Parquet writing, so a shard's images never leave its process.
+    They keep the source reader and the foreground cache for their whole life.
+
+    Foreground actors (:class:`ForegroundActor`), only when SAM is used: each
+    loads SAM once and answers the shard workers' cache misses (about one call
+    per object image; the on-disk foreground cache makes later builds skip
+    them). One actor per GPU with ``num_gpus=1`` when the cluster has GPUs and
+    ``--device`` is not the CPU, else one CPU actor; ``--foreground-actors``
+    overrides (several actors then share a GPU). Shard workers never import
+    torch: on a box with one GPU and many CPUs, every CPU makes shards while
+    the GPU runs SAM. Without a SAM checkpoint the classical extractor runs
+    inside the shard workers and no foreground actor is started.
 
 Backpressure
     At most :data:`IN_FLIGHT_PER_ACTOR` shard tasks per actor are submitted
@@ -64,10 +67,11 @@ Faults
     remote traceback; finished shards stay and a rerun resumes.
 
 Refinement (not yet filled)
-    The npcF/npcF++ refinement networks will sit between synthesis and
-    encoding as an optional second actor pool on GPUs (``refine_stage``):
-    shard workers would send each shard's synthesised images to it and encode
-    what comes back. Until that work lands no sample passes through a model,
+    The npcF/npcF++ refinement networks will be a third, GPU actor pool shaped
+    like the foreground pool, between synthesis and encoding
+    (``refine_stage``): shard workers send each synthesised image and mask to
+    it and encode what comes back, and the report's ``refine`` stage time
+    counts the wait. Until that work lands no sample passes through a model,
     and ``refine_stage`` must be None.
 """
 
@@ -81,14 +85,15 @@ import socket
 import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+import numpy as np
 import ray
 import ray.exceptions
 
 from maphc2f_data.build.plan import ShardTask
 from maphc2f_data.build.runner import ShardFunction
-from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext
+from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext, open_extractor, worker_resources
 from maphc2f_data.errors import UserError
 
 #: Share of the cluster's logical CPUs the pool may reserve; the rest stays
@@ -109,6 +114,11 @@ PROGRESS_POLL_S = 1.0
 #: Object store of the embedded Ray: small, since only results travel.
 EMBEDDED_OBJECT_STORE_BYTES = 256 * 1024 ** 2
 
+#: Logical CPUs a foreground actor reserves at most: SAM runs on its GPU (or
+#: with torch's own threads on a CPU-only cluster); the reservation only
+#: keeps it from being packed onto a node with no CPU left.
+FOREGROUND_ACTOR_CPUS = 0.25
+
 #: One BLAS/OpenMP thread per worker: the pool already has a worker per core,
 #: and the TPS solve's threaded BLAS otherwise oversubscribes the CPUs.
 WORKER_THREAD_ENV = (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("MKL_NUM_THREADS", "1"))
@@ -120,7 +130,7 @@ class ShardWorkerDiedError(RuntimeError):
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """Size and per-actor resources of the shard-worker pool.
+    """Size and per-actor resources of an actor pool.
 
     Attributes
     ----------
@@ -129,9 +139,9 @@ class PoolSpec:
     num_cpus : float
         Logical CPUs reserved per actor (fractional).
     num_gpus : float
-        GPUs per actor (0 without SAM on CUDA; fractional when ``--workers``
-        asks for more actors than there are GPUs, each then loading its own
-        SAM copy on a shared GPU).
+        GPUs per actor: 0 for shard workers; 1 for foreground actors on a
+        cluster with GPUs (fractional when ``--foreground-actors`` asks for
+        more actors than there are GPUs).
     """
 
     size: int
@@ -139,19 +149,15 @@ class PoolSpec:
     num_gpus: float = 0.0
 
 
-def pool_spec(cluster_resources: Mapping[str, float], *, workers: Optional[int] = None,
-              use_gpu: bool = False) -> PoolSpec:
-    """The pool that fits ``cluster_resources``.
+def pool_spec(cluster_resources: Mapping[str, float], *, workers: Optional[int] = None) -> PoolSpec:
+    """The shard-worker pool that fits ``cluster_resources``.
 
     Parameters
     ----------
     cluster_resources : mapping
-        ``ray.cluster_resources()`` (keys ``"CPU"``, ``"GPU"``).
+        ``ray.cluster_resources()`` (key ``"CPU"``).
     workers : int, optional
-        Pool size override (``--workers``); default one actor per GPU when
-        ``use_gpu``, else one per CPU.
-    use_gpu : bool
-        Give each actor a GPU share (SAM on CUDA).
+        Pool size override (``--workers``); default one actor per CPU.
 
     Returns
     -------
@@ -162,27 +168,67 @@ def pool_spec(cluster_resources: Mapping[str, float], *, workers: Optional[int] 
     Raises
     ------
     UserError
-        ``workers < 1``, or the cluster has no CPU (or no GPU when asked for).
+        ``workers < 1``, or the cluster has no CPU.
     """
     cpus = float(cluster_resources.get("CPU", 0.0))
-    gpus = float(cluster_resources.get("GPU", 0.0))
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     if cpus <= 0:
         raise UserError("the Ray cluster has no CPU to run shard workers on")
+    size = int(workers) if workers is not None else max(1, int(cpus))
+    num_cpus = round(min(1.0, POOL_CPU_SHARE * cpus / size), 4)
+    return PoolSpec(size=size, num_cpus=max(num_cpus, 0.0001))
+
+
+def foreground_spec(cluster_resources: Mapping[str, float], *, actors: Optional[int] = None,
+                    use_gpu: bool = False) -> PoolSpec:
+    """The foreground (SAM) actor pool that fits ``cluster_resources``.
+
+    Parameters
+    ----------
+    cluster_resources : mapping
+        ``ray.cluster_resources()`` (keys ``"CPU"``, ``"GPU"``).
+    actors : int, optional
+        Pool size override (``--foreground-actors``); default one per GPU
+        when ``use_gpu``, else one.
+    use_gpu : bool
+        Give each actor a GPU share.
+
+    Returns
+    -------
+    PoolSpec
+        CPUs per actor: :data:`FOREGROUND_ACTOR_CPUS`, less on a small cluster
+        so that together with the shard workers' :data:`POOL_CPU_SHARE` some
+        CPU stays free.
+
+    Raises
+    ------
+    UserError
+        ``actors < 1``, or a GPU is asked for and the cluster has none.
+    """
+    cpus = float(cluster_resources.get("CPU", 0.0))
+    gpus = float(cluster_resources.get("GPU", 0.0))
+    if actors is not None and actors < 1:
+        raise UserError(f"--foreground-actors must be at least 1, got {actors}")
     if use_gpu and gpus < 1:
         raise UserError("SAM on CUDA was asked for but the Ray cluster has no GPU")
-    default = int(gpus) if use_gpu else int(cpus)
-    size = int(workers) if workers is not None else max(1, default)
-    num_cpus = round(min(1.0, POOL_CPU_SHARE * cpus / size), 4)
+    size = int(actors) if actors is not None else (max(1, int(gpus)) if use_gpu else 1)
+    # Half of what the shard workers leave free, shared by the actors.
+    num_cpus = round(min(FOREGROUND_ACTOR_CPUS, (1.0 - POOL_CPU_SHARE) * cpus / (2 * size)), 4)
     num_gpus = round(min(1.0, gpus / size), 4) if use_gpu else 0.0
     return PoolSpec(size=size, num_cpus=max(num_cpus, 0.0001), num_gpus=num_gpus)
 
 
+def uses_foreground_actors(context: WorkerContext) -> bool:
+    """Whether ``context``'s foreground model runs in its own actor pool
+    (SAM does; the classical extractor runs inside the shard workers)."""
+    return context.sam_checkpoint is not None
+
+
 def wants_gpu(context: WorkerContext, cluster_resources: Mapping[str, float]) -> bool:
-    """Whether shard workers should hold a GPU: SAM is used, the cluster has
-    a GPU, and the requested device (if any) is CUDA."""
-    if not context.sam_checkpoint or float(cluster_resources.get("GPU", 0.0)) < 1:
+    """Whether foreground actors should hold a GPU: SAM is used, the cluster
+    has a GPU, and the requested device (if any) is CUDA."""
+    if not uses_foreground_actors(context) or float(cluster_resources.get("GPU", 0.0)) < 1:
         return False
     return context.device is None or str(context.device).startswith("cuda")
 
@@ -214,6 +260,67 @@ def _peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
+#: ``factory(context)`` -> foreground extractor, run once in each foreground actor.
+ExtractorFactory = Callable[[WorkerContext], Any]
+
+
+def open_context_extractor(context: WorkerContext) -> Any:
+    """The extractor ``context`` names (the default :data:`ExtractorFactory`)."""
+    return open_extractor(context.sam_checkpoint, context.sam_model, context.device)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES)
+class ForegroundActor:
+    """A process that holds one foreground model (SAM) and answers masks.
+
+    A bad checkpoint does not kill the actor (Ray would restart it forever):
+    the :class:`~maphc2f_data.errors.UserError` is kept and raised by every
+    call, so the build fails with its one-line message.
+    """
+
+    def __init__(self, factory: ExtractorFactory, context: WorkerContext) -> None:
+        self._error: Optional[UserError] = None
+        self._extractor = None
+        self._calls = 0
+        try:
+            self._extractor = factory(context)
+        except UserError as exc:
+            self._error = exc
+
+    def describe(self) -> Dict[str, Any]:
+        """``{"pid", "node", "method", "cache_key", "calls"}`` of this actor."""
+        if self._error is not None:
+            raise self._error
+        method = self._extractor.method
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "method": method,
+                "cache_key": getattr(self._extractor, "cache_key", method), "calls": self._calls,
+                "gpu_ids": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
+
+    def extract(self, image: np.ndarray) -> np.ndarray:
+        """The extractor's bool (H, W) mask of a uint8 (H, W, 3) RGB image."""
+        if self._error is not None:
+            raise self._error
+        self._calls += 1
+        return np.asarray(self._extractor(image))
+
+
+class RemoteForeground:
+    """A :class:`~maphc2f_data.foreground.ForegroundExtractor` that asks a
+    :class:`ForegroundActor` (picklable: it travels to the shard workers).
+
+    ``method`` and ``cache_key`` are the actor's extractor's, so rows and the
+    foreground cache are exactly those of a build that ran SAM in-process.
+    """
+
+    def __init__(self, actor: Any, method: str, cache_key: str) -> None:
+        self.actor = actor
+        self.method = method
+        self.cache_key = cache_key
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return ray.get(self.actor.extract.remote(np.ascontiguousarray(image)))
+
+
 @ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES, concurrency_groups={"poll": 1})
 class ShardWorker:
     """A process that makes shards, one at a time, keeping its heavy state.
@@ -223,18 +330,20 @@ class ShardWorker:
     shard is being made.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, foreground: Optional[RemoteForeground] = None) -> None:
         # (task key, samples done) of the shard being made; replaced, never
         # mutated, so the poll thread always reads a consistent pair.
         self._current: Optional[Tuple[str, int]] = None
+        self._foreground = foreground
 
     @ray.method(concurrency_group="poll")
     def info(self) -> Dict[str, Any]:
-        """``{"pid", "node", "peak_rss_bytes", "shard"}`` of this worker process
-        (``shard``: path of the shard being made, or None)."""
+        """``{"pid", "node", "peak_rss_bytes", "shard", "torch_imported"}`` of
+        this worker process (``shard``: path of the shard being made, or None)."""
         current = self._current
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
-                "peak_rss_bytes": _peak_rss_bytes(), "shard": current[0] if current else None}
+                "peak_rss_bytes": _peak_rss_bytes(), "shard": current[0] if current else None,
+                "torch_imported": "torch" in sys.modules}
 
     @ray.method(concurrency_group="poll")
     def progress(self) -> Optional[Tuple[str, int]]:
@@ -251,7 +360,11 @@ class ShardWorker:
             self._current = (key, (current[1] if current else 0) + int(n))
 
         try:
-            result = fn(task, context, tell)
+            if self._foreground is not None:
+                resources = worker_resources(context, extractor=self._foreground)
+                result = fn(task, context, tell, resources)
+            else:
+                result = fn(task, context, tell)
         finally:
             self._current = None
         return dataclasses.replace(result, node=ray.get_runtime_context().get_node_id())
@@ -266,7 +379,14 @@ class RayRunner:
         Ray cluster to join (``HOST:PORT`` or ``auto``); default
         ``RAY_ADDRESS``, and without it an embedded local Ray.
     workers : int, optional
-        Pool size; default from the cluster's resources (:func:`pool_spec`).
+        Shard workers; default one per CPU of the cluster (:func:`pool_spec`).
+    foreground_actors : int, optional
+        SAM actors; default one per GPU, or one without GPUs
+        (:func:`foreground_spec`). Only used with a SAM checkpoint.
+    foreground_factory : callable, optional
+        ``factory(context)`` -> extractor, run once in each foreground actor;
+        default :func:`open_context_extractor` (SAM from the context's
+        checkpoint). Another factory serves tests and custom models.
     refine_stage : None
         Place of the npcF/npcF++ refinement actor pool (between synthesis and
         encoding); reserved, must be None until that work lands.
@@ -280,25 +400,33 @@ class RayRunner:
     Notes
     -----
     Ray starts on the first :meth:`map_shards` (once per build; an already
-    initialised Ray is reused) and the pool lives until :meth:`close`.
+    initialised Ray is reused) and the pools live until :meth:`close`.
     """
 
     name = "ray"
 
     def __init__(self, address: Optional[str] = None, workers: Optional[int] = None, *,
+                 foreground_actors: Optional[int] = None, foreground_factory: Optional[ExtractorFactory] = None,
                  refine_stage: None = None, num_cpus: Optional[int] = None,
                  object_store_memory: Optional[int] = None) -> None:
         if refine_stage is not None:
             raise ValueError("refine_stage is reserved for the npcF/npcF++ refinement pool and must be None")
         if workers is not None and workers < 1:
             raise UserError(f"--workers must be at least 1, got {workers}")
+        if foreground_actors is not None and foreground_actors < 1:
+            raise UserError(f"--foreground-actors must be at least 1, got {foreground_actors}")
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.workers = workers
+        self.foreground_actors = foreground_actors
+        self.foreground_factory = foreground_factory or open_context_extractor
         self.num_cpus = num_cpus
         self.object_store_memory = object_store_memory
         self._owns_ray = False
         self._actors: List[Any] = []
+        self._foreground: List[Any] = []
         self._spec: Optional[PoolSpec] = None
+        self._foreground_spec: Optional[PoolSpec] = None
+        self._pool_key: Optional[Tuple[Any, ...]] = None
 
     # -- Ray and the pool ---------------------------------------------------
 
@@ -325,15 +453,25 @@ class RayRunner:
 
     def _ensure_pool(self, context: WorkerContext) -> List[Any]:
         resources = ray.cluster_resources()
-        spec = pool_spec(resources, workers=self.workers, use_gpu=wants_gpu(context, resources))
-        if self._actors and spec == self._spec:
+        spec = pool_spec(resources, workers=self.workers)
+        fg_spec = None
+        if uses_foreground_actors(context):
+            # An explicit --device cuda on a cluster without GPUs fails here, not in SAM.
+            use_gpu = wants_gpu(context, resources) or str(context.device or "").startswith("cuda")
+            fg_spec = foreground_spec(resources, actors=self.foreground_actors, use_gpu=use_gpu)
+        fg_settings = (context.sam_checkpoint, context.sam_model, context.device) if fg_spec else None
+        key = (spec, fg_spec, fg_settings)
+        if self._actors and key == self._pool_key:
             return self._actors
         self._kill_actors()
+        remotes: List[Optional[RemoteForeground]] = [None]
+        if fg_spec is not None:
+            remotes = self._start_foreground(fg_spec, context, resources)
         actors = [
-            ShardWorker.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
-                                scheduling_strategy="SPREAD",
-                                runtime_env={"env_vars": dict(WORKER_THREAD_ENV)}).remote()
-            for _ in range(spec.size)
+            ShardWorker.options(num_cpus=spec.num_cpus, scheduling_strategy="SPREAD",
+                                runtime_env={"env_vars": dict(WORKER_THREAD_ENV)}
+                                ).remote(remotes[i % len(remotes)])
+            for i in range(spec.size)
         ]
         info_refs = [actor.info.remote() for actor in actors]
         ready, _ = ray.wait(info_refs, num_returns=len(info_refs), timeout=ACTOR_START_TIMEOUT_S)
@@ -344,23 +482,56 @@ class RayRunner:
             if ref.hex() not in ready_ids:  # could not be placed: run with the others
                 ray.kill(actor, no_restart=True)
         if not started:
+            self._kill_actors()
             raise UserError(
                 f"no shard worker could start on the Ray cluster within {ACTOR_START_TIMEOUT_S:.0f} s "
-                f"(each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the cluster has "
-                f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU)"
+                f"(each needs {spec.num_cpus} CPU; the cluster has {resources.get('CPU', 0):g} CPU)"
             )
         self._actors = started
         self._spec = spec
+        self._foreground_spec = fg_spec
+        self._pool_key = key
         return self._actors
 
+    def _start_foreground(self, spec: PoolSpec, context: WorkerContext,
+                          resources: Mapping[str, float]) -> List[RemoteForeground]:
+        """Start the foreground actors; their extractors' method and cache key
+        go to the shard workers with the handles."""
+        actors = [ForegroundActor.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                                          scheduling_strategy="SPREAD").remote(self.foreground_factory, context)
+                  for _ in range(spec.size)]
+        self._foreground = actors
+        refs = [actor.describe.remote() for actor in actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=ACTOR_START_TIMEOUT_S)
+        if len(ready) < len(refs):
+            self._kill_actors()
+            raise UserError(
+                f"the {spec.size} foreground (SAM) actor(s) could not start on the Ray cluster within "
+                f"{ACTOR_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
+                f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); "
+                "lower --foreground-actors"
+            )
+        try:
+            described = ray.get(refs)
+        except ray.exceptions.RayTaskError as exc:
+            self._kill_actors()
+            if isinstance(exc.cause, UserError):
+                raise exc.cause from None
+            raise
+        return [RemoteForeground(actor, info["method"], info["cache_key"])
+                for actor, info in zip(actors, described)]
+
     def _kill_actors(self) -> None:
-        for actor in self._actors:
+        for actor in self._actors + self._foreground:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # already gone with its node or session
                 pass
         self._actors = []
+        self._foreground = []
         self._spec = None
+        self._foreground_spec = None
+        self._pool_key = None
 
     def worker_info(self) -> List[Dict[str, Any]]:
         """:meth:`ShardWorker.info` of each pool actor, in pool order (for
@@ -368,10 +539,21 @@ class RayRunner:
         actors = list(self._actors)
         return ray.get([actor.info.remote() for actor in actors]) if actors else []
 
+    def foreground_info(self) -> List[Dict[str, Any]]:
+        """:meth:`ForegroundActor.describe` of each foreground actor (empty
+        without SAM or before the first :meth:`map_shards`)."""
+        actors = list(self._foreground)
+        return ray.get([actor.describe.remote() for actor in actors]) if actors else []
+
     @property
     def pool(self) -> Optional[PoolSpec]:
-        """The current pool's spec, or None before the first :meth:`map_shards`."""
+        """The shard-worker pool's spec, or None before the first :meth:`map_shards`."""
         return self._spec
+
+    @property
+    def foreground_pool(self) -> Optional[PoolSpec]:
+        """The foreground pool's spec, or None (no SAM, or not started)."""
+        return self._foreground_spec
 
     # -- running ------------------------------------------------------------
 
@@ -487,6 +669,7 @@ class RayRunner:
             if self._owns_ray:
                 ray.shutdown()
         self._actors = []
+        self._foreground = []
         self._owns_ray = False
 
     def __enter__(self) -> "RayRunner":

@@ -26,7 +26,9 @@ from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext
 from maphc2f_data.errors import UserError
 
 #: ``fn(task, context, progress)`` -> ShardResult; :func:`~maphc2f_data.build.worker.build_shard`.
-ShardFunction = Callable[[ShardTask, WorkerContext, Optional[Progress]], ShardResult]
+#: A runner that opens the heavy state itself (the Ray runner's shard workers
+#: with a remote SAM) passes it as a fourth argument, ``resources``.
+ShardFunction = Callable[..., ShardResult]
 
 
 @runtime_checkable
@@ -54,8 +56,10 @@ class Runner(Protocol):
 class SerialRunner:
     """Run every shard in this process, one after the other.
 
-    What tests and debugging use; the foreground extractor is opened once
-    (``worker_resources`` caches it per context) and reused.
+    For debugging (``--serial``: breakpoints and tracebacks in one process)
+    and the builder's own tests; the foreground extractor is opened once
+    (``worker_resources`` caches it per context) and reused. Gives the same
+    bytes as the Ray runner.
 
     Parameters
     ----------
@@ -86,36 +90,43 @@ class SerialRunner:
         self.close()
 
 
-#: Module and class of the Ray runner (issue 5); imported only when asked for.
+#: Module and class of the Ray runner; imported only when asked for.
 RAY_RUNNER = ("maphc2f_data.build.ray_runner", "RayRunner")
 
 
-def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None) -> Runner:
-    """The runner for ``--workers``/``--ray-address``.
+def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None, *, serial: bool = False,
+                foreground_actors: Optional[int] = None) -> Runner:
+    """The runner for ``--serial``/``--workers``/``--ray-address``/``--foreground-actors``.
 
-    No address (neither ``ray_address`` nor ``RAY_ADDRESS``) and at most one
-    worker: :class:`SerialRunner`. Otherwise the Ray runner, constructed as
-    ``RayRunner(workers=workers, address=address)``; ``workers=None`` lets it
-    size the pool from the cluster's resources.
+    By default the Ray runner: with an address (``ray_address`` or
+    ``RAY_ADDRESS``) it joins that cluster, without one it starts an embedded
+    local Ray; ``workers=None`` sizes the pools from the cluster's resources.
+    ``serial=True`` gives :class:`SerialRunner` (every shard in this process,
+    no Ray: for debugging; same bytes).
 
     Raises
     ------
     UserError
-        ``workers < 1``, or Ray was asked for and the Ray runner is not installed.
+        ``workers < 1``, ``serial`` together with Ray options, or the Ray
+        runner is not importable (Ray missing from the installation).
     """
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
-    address = ray_address or os.environ.get("RAY_ADDRESS") or None
-    if address is None and workers in (None, 1):
+    if foreground_actors is not None and foreground_actors < 1:
+        raise UserError(f"--foreground-actors must be at least 1, got {foreground_actors}")
+    if serial:
+        given = [name for name, value in (("--workers", workers), ("--ray-address", ray_address),
+                                          ("--foreground-actors", foreground_actors)) if value is not None]
+        if given:
+            raise UserError(f"--serial runs without Ray and cannot be combined with {', '.join(given)}")
         return SerialRunner()
+    address = ray_address or os.environ.get("RAY_ADDRESS") or None
     module_name, class_name = RAY_RUNNER
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name in (module_name, "ray"):
-            raise UserError(
-                "--workers > 1 and --ray-address need the Ray runner, which this installation lacks; "
-                "use --workers 1"
-            ) from None
+            raise UserError("this installation lacks Ray (pip install 'ray[data]'); use --serial to build "
+                            "without it") from None
         raise
-    return getattr(module, class_name)(workers=workers, address=address)
+    return getattr(module, class_name)(workers=workers, address=address, foreground_actors=foreground_actors)

@@ -130,21 +130,42 @@ class WorkerResources:
 
 
 @functools.lru_cache(maxsize=2)
-def worker_resources(context: WorkerContext) -> WorkerResources:
-    """Open (once per process and context) the source, extractor and cache."""
-    import warnings
-
+def _open_source_and_cache(context: WorkerContext) -> Tuple[Any, Any]:
     from maphc2f_data.dataset.config import CACHE_DIR
-    from maphc2f_data.foreground import ForegroundCache, NoSamCheckpointWarning, make_extractor
+    from maphc2f_data.foreground import ForegroundCache
     from maphc2f_data.sources import get_source
 
-    source = get_source(context.source, context.root)
+    return get_source(context.source, context.root), ForegroundCache(Path(context.out_dir) / CACHE_DIR / "foreground")
+
+
+@functools.lru_cache(maxsize=2)
+def open_extractor(sam_checkpoint: Optional[str], sam_model: str, device: Optional[str]) -> Any:
+    """The foreground extractor of these settings, opened once per process
+    (SAM is loaded here)."""
+    import warnings
+
+    from maphc2f_data.foreground import NoSamCheckpointWarning, make_extractor
+
     with warnings.catch_warnings():
         # The driver tells the user once (see builder.build); workers stay quiet.
         warnings.simplefilter("ignore", NoSamCheckpointWarning)
-        extractor = make_extractor(sam_checkpoint=context.sam_checkpoint, sam_model=context.sam_model,
-                                   device=context.device)
-    cache = ForegroundCache(Path(context.out_dir) / CACHE_DIR / "foreground")
+        return make_extractor(sam_checkpoint=sam_checkpoint, sam_model=sam_model, device=device)
+
+
+def worker_resources(context: WorkerContext, extractor: Any = None) -> WorkerResources:
+    """The source, extractor and cache of ``context``, opened once per process.
+
+    Parameters
+    ----------
+    context : WorkerContext
+    extractor : ForegroundExtractor, optional
+        Use this extractor instead of opening the one ``context`` names (the
+        Ray runner passes a handle to its foreground actors, so shard workers
+        never load SAM themselves).
+    """
+    source, cache = _open_source_and_cache(context)
+    if extractor is None:
+        extractor = open_extractor(context.sam_checkpoint, context.sam_model, context.device)
     return WorkerResources(source=source, extractor=extractor, cache=cache)
 
 
@@ -210,24 +231,17 @@ def _without_root(reason: str, root: Optional[str]) -> str:
     return reason
 
 
-def _write(rows: List[Dict[str, Any]], out_dir: Path, task: ShardTask, metadata: Dict[str, Any]) -> Optional[str]:
-    """Write the shard atomically and return its sha256; for no rows, record
-    an empty-shard marker instead and return None."""
+def _record_empty(out_dir: Path, task: ShardTask, metadata: Dict[str, Any]) -> None:
+    """Record that ``task``'s shard has no rows (an empty-shard marker)."""
     import json
 
-    from maphc2f_data.dataset.shards import atomic_write_bytes, write_shard
+    from maphc2f_data.dataset.shards import atomic_write_bytes
 
-    path = out_dir / task.relpath
-    marker = empty_marker_path(out_dir, task)
-    if rows:
-        sha256 = write_shard(rows, path, metadata=metadata).sha256
-        marker.unlink(missing_ok=True)
-        return sha256
     # Stale shard first: a kill between the two steps leaves neither, so the task is redone.
-    path.unlink(missing_ok=True)
+    (out_dir / task.relpath).unlink(missing_ok=True)
+    marker = empty_marker_path(out_dir, task)
     marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(json.dumps(metadata, sort_keys=True).encode("utf-8"), marker)
-    return None
 
 
 def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Progress] = None,
@@ -256,6 +270,7 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
     failure. Both are reported, neither stops the build.
     """
     from maphc2f_data.dataset.png import encode_png
+    from maphc2f_data.dataset.shards import ShardWriter
     from maphc2f_data.foreground import foreground_for
     from maphc2f_data.synthesis import SynthesisError
 
@@ -267,36 +282,46 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
         return done
     res = resources if resources is not None else worker_resources(context)
     times = StageTimes()
-    rows: List[Dict[str, Any]] = []
+    rows_by_type = {kind: 0 for kind in DEFECT_TYPES}
     skipped: List[Dict[str, Any]] = []
     failures: List[Dict[str, Any]] = []
-    for item, group in groupby(task.samples, key=lambda sample: sample.item):
-        group = list(group)
-        try:
-            with times.timed("load"):
-                image = resize_square(res.source.load_image(item), context.size)
-        except CorruptImageError as exc:
-            skipped.append({"source_image": item.path, "reason": _without_root(str(exc), context.root),
-                            "samples": len(group)})
-            tell(len(group))
-            continue
-        with times.timed("foreground"):
-            foreground, method = foreground_for(res.source, item, image, res.extractor, res.cache)
-        with times.timed("encode"):
-            foreground_png = encode_png(foreground, context.png_compression)
-        for sample in group:
+    # Rows stream into the shard's temporary file one row group at a time, so
+    # a worker holds at most ROWS_PER_ROW_GROUP rows, whatever the shard size.
+    with ShardWriter(out_dir / task.relpath) as writer:
+        for item, group in groupby(task.samples, key=lambda sample: sample.item):
+            group = list(group)
             try:
-                rows.append(make_row(sample, image, foreground, foreground_png, method,
-                                     png_compression=context.png_compression, times=times))
-            except SynthesisError as exc:
-                failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
-                                 "source_image": item.path, "reason": str(exc)})
-            tell(1)
-    rows_by_type = {kind: 0 for kind in DEFECT_TYPES}
-    for row in rows:
-        rows_by_type[row["defect_type"]] += 1
-    with times.timed("write"):
-        sha256 = _write(rows, out_dir, task, _shard_metadata(task, rows_by_type, skipped, failures))
+                with times.timed("load"):
+                    image = resize_square(res.source.load_image(item), context.size)
+            except CorruptImageError as exc:
+                skipped.append({"source_image": item.path, "reason": _without_root(str(exc), context.root),
+                                "samples": len(group)})
+                tell(len(group))
+                continue
+            with times.timed("foreground"):
+                foreground, method = foreground_for(res.source, item, image, res.extractor, res.cache)
+            with times.timed("encode"):
+                foreground_png = encode_png(foreground, context.png_compression)
+            for sample in group:
+                try:
+                    row = make_row(sample, image, foreground, foreground_png, method,
+                                   png_compression=context.png_compression, times=times)
+                except SynthesisError as exc:
+                    failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
+                                     "source_image": item.path, "reason": str(exc)})
+                else:
+                    with times.timed("write"):
+                        writer.add(row)
+                    rows_by_type[row["defect_type"]] += 1
+                tell(1)
+        metadata = _shard_metadata(task, rows_by_type, skipped, failures)
+        with times.timed("write"):
+            if writer.rows:
+                sha256: Optional[str] = writer.close(metadata).sha256
+                empty_marker_path(out_dir, task).unlink(missing_ok=True)
+            else:  # nothing to write: leaving the block discards the writer
+                _record_empty(out_dir, task, metadata)
+                sha256 = None
     return ShardResult(
         category=task.category, index=task.index, total=task.total, path=task.relpath,
         planned=len(task.samples), rows_by_type=rows_by_type, sha256=sha256,

@@ -61,14 +61,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SAM variant of --sam-checkpoint")
     parser.add_argument("--png-compression", type=int, default=DEFAULT_PNG_COMPRESSION, metavar="LEVEL",
                         help="PNG zlib level 0-9 for images and masks (higher: slightly smaller, much slower)")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="torch device for SAM: cuda, cuda:1 or cpu (None: CUDA when the machine or "
+                             "cluster has a GPU, else the CPU)")
     parser.add_argument("--workers", type=int, default=None, metavar="N",
-                        help="shard workers. Unset: serial in this process, or with --ray-address/RAY_ADDRESS one "
-                             "per CPU of the cluster (one per GPU with SAM on CUDA). N > 1 without an address "
-                             "starts an embedded local Ray with N workers")
+                        help="shard workers (synthesis, PNG encoding, Parquet writing) on Ray; None: one per "
+                             "CPU of the local machine or the --ray-address cluster")
+    parser.add_argument("--foreground-actors", type=int, default=None, metavar="N",
+                        help="SAM actors (with --sam-checkpoint), each loading the model once; None: one per "
+                             "GPU of the machine or cluster, or one on the CPU without GPUs")
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
-                        help="join this Ray cluster instead of running locally: HOST:PORT of `ray start --head` "
-                             "or 'auto' (default: the RAY_ADDRESS environment variable). Every node needs this "
-                             "package and --out/--root on a shared file system at the same paths")
+                        help="join this Ray cluster instead of starting an embedded local Ray: HOST:PORT of "
+                             "`ray start --head` or 'auto' (default: the RAY_ADDRESS environment variable). "
+                             "Every node needs this package and --out/--root on a shared file system at the "
+                             "same paths")
+    parser.add_argument("--serial", action="store_true",
+                        help="debugging: make every shard in this process, one after the other, without Ray "
+                             "(same bytes as a Ray build)")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
                         help="after a successful build, upload --out to this Hugging Face dataset repo "
                              "(created if missing; needs a token); the .cache folder is never uploaded")
@@ -93,6 +102,7 @@ def config_from_args(args: argparse.Namespace):
         png_compression=args.png_compression,
         sam_checkpoint=args.sam_checkpoint,
         sam_model=args.sam_model,
+        device=args.device,
         rows_per_shard=args.rows_per_shard,
     )
 
@@ -109,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"maphc2f-build: warning: {message}", file=sys.stderr)
         print(json.dumps(plan.summary(), indent=2))
         return 0
-    runner = make_runner(args.workers, args.ray_address)
+    runner = make_runner(args.workers, args.ray_address, serial=args.serial,
+                         foreground_actors=args.foreground_actors)
     command = ["maphc2f-build", *_recorded_argv(args)]
     try:
         report = build(config, runner=runner, command=command, progress=not args.no_progress)

@@ -10,11 +10,25 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from maphc2f_data.dataset.config import DEFAULT_PNG_COMPRESSION
+from maphc2f_data.dataset.config import DEFAULT_PNG_COMPRESSION, DEFAULT_PNG_FILTER
 from maphc2f_data.errors import CorruptImageError
 
+#: PNG row filters by name (libpng's filter flags via OpenCV). "adaptive"
+#: tries all five per row and keeps the best (libpng's default, slowest);
+#: a single filter skips that search.
+PNG_FILTERS = {
+    "adaptive": cv2.IMWRITE_PNG_ALL_FILTERS,
+    "fast": cv2.IMWRITE_PNG_FAST_FILTERS,
+    "none": cv2.IMWRITE_PNG_FILTER_NONE,
+    "sub": cv2.IMWRITE_PNG_FILTER_SUB,
+    "up": cv2.IMWRITE_PNG_FILTER_UP,
+    "avg": cv2.IMWRITE_PNG_FILTER_AVG,
+    "paeth": cv2.IMWRITE_PNG_FILTER_PAETH,
+}
 
-def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION) -> bytes:
+
+def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION,
+               png_filter: str = DEFAULT_PNG_FILTER) -> bytes:
     """Encode an RGB image or a single-channel mask as PNG bytes.
 
     Parameters
@@ -25,6 +39,9 @@ def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION) ->
     compression : int, optional
         zlib level 0-9 (``cv2.IMWRITE_PNG_COMPRESSION``); see
         :data:`~maphc2f_data.dataset.config.DEFAULT_PNG_COMPRESSION`.
+    png_filter : str, optional
+        Row filter, a key of :data:`PNG_FILTERS`; see
+        :data:`~maphc2f_data.dataset.config.DEFAULT_PNG_FILTER`.
 
     Returns
     -------
@@ -34,7 +51,8 @@ def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION) ->
     Raises
     ------
     ValueError
-        For another dtype, shape or an out-of-range compression level.
+        For another dtype, shape, an out-of-range compression level or an
+        unknown filter.
 
     Examples
     --------
@@ -44,6 +62,8 @@ def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION) ->
     """
     if not isinstance(compression, (int, np.integer)) or not 0 <= int(compression) <= 9:
         raise ValueError(f"PNG compression must be an int in 0..9, got {compression!r}")
+    if png_filter not in PNG_FILTERS:
+        raise ValueError(f"PNG filter must be one of {sorted(PNG_FILTERS)}, got {png_filter!r}")
     array = np.asarray(array)
     if array.ndim == 2 and array.dtype == bool:
         pixels = array.astype(np.uint8) * np.uint8(255)
@@ -59,7 +79,8 @@ def encode_png(array: np.ndarray, compression: int = DEFAULT_PNG_COMPRESSION) ->
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ValueError(f"encode_png got an empty image of shape {array.shape}")
     ok, buffer = cv2.imencode(
-        ".png", np.ascontiguousarray(pixels), [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
+        ".png", np.ascontiguousarray(pixels),
+        [cv2.IMWRITE_PNG_COMPRESSION, int(compression), cv2.IMWRITE_PNG_FILTER, PNG_FILTERS[png_filter]],
     )
     if not ok:  # pragma: no cover - OpenCV fails only on invalid input, checked above
         raise ValueError(f"OpenCV could not encode an image of shape {array.shape}")

@@ -7,10 +7,17 @@ options mirror ``datasets``' own ``ParquetWriter``
 PLAIN and uncompressed (PNG is already deflated), other columns are
 dictionary-encoded and snappy-compressed, and pages are content-defined
 chunked so re-uploads of a regenerated dataset deduplicate on the Hub.
+
+Shards are written by :class:`ShardWriter`, one row group
+(:data:`~.config.ROWS_PER_ROW_GROUP` rows) at a time, so a build worker never
+holds a whole shard in memory; :func:`write_shard` and
+:func:`table_to_parquet_bytes` go through the same code and give the same
+bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import json
@@ -18,7 +25,8 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from types import TracebackType
+from typing import Any, BinaryIO, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Type
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,6 +49,9 @@ _CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "no
 _HAS_CDC = "use_content_defined_chunking" in inspect.signature(pq.ParquetWriter.__init__).parameters
 
 _HASH_CHUNK = 1 << 20
+
+#: Footer key under which pyarrow stores the Arrow schema (base64 IPC message).
+_ARROW_SCHEMA_KEY = b"ARROW:schema"
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,42 @@ def _defect_index(value: Any) -> int:
     raise ValueError(f"defect_type must be one of {list(DEFECT_TYPES)} or its index, got {value!r}")
 
 
+def _row_cells(row: Mapping[str, Any], position: int) -> Dict[str, Any]:
+    """Validate one row and return its cells in column order, as Arrow takes them.
+
+    Parameters
+    ----------
+    row : mapping
+        See :func:`rows_to_table`.
+    position : int
+        Index of the row in its shard, for the error message.
+
+    Raises
+    ------
+    ValueError
+        On missing or unknown columns, a non-PNG image cell or an unknown
+        ``defect_type``.
+    """
+    keys = set(row)
+    expected = set(COLUMNS)
+    if keys != expected:
+        missing, extra = sorted(expected - keys), sorted(keys - expected)
+        raise ValueError(f"row {position} has missing columns {missing} and unknown columns {extra}")
+    cells: Dict[str, Any] = {}
+    for column in COLUMNS:
+        value = row[column]
+        if column in IMAGE_COLUMNS:
+            value = _image_cell(value, column)
+        elif column == "defect_type":
+            value = _defect_index(value)
+        cells[column] = value
+    return cells
+
+
+def _empty_columns() -> Dict[str, List[Any]]:
+    return {column: [] for column in COLUMNS}
+
+
 def rows_to_table(rows: Sequence[Mapping[str, Any]], metadata: Optional[Mapping[str, Any]] = None) -> pa.Table:
     """Arrow table of ``rows`` in the dataset schema.
 
@@ -136,19 +183,9 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], metadata: Optional[Mapping[
     metadata : mapping, optional
         Stored under ``b"maphc2f"`` in the schema metadata.
     """
-    expected = set(COLUMNS)
-    columns: Dict[str, List[Any]] = {column: [] for column in COLUMNS}
+    columns = _empty_columns()
     for position, row in enumerate(rows):
-        keys = set(row)
-        if keys != expected:
-            missing, extra = sorted(expected - keys), sorted(keys - expected)
-            raise ValueError(f"row {position} has missing columns {missing} and unknown columns {extra}")
-        for column in COLUMNS:
-            value = row[column]
-            if column in IMAGE_COLUMNS:
-                value = _image_cell(value, column)
-            elif column == "defect_type":
-                value = _defect_index(value)
+        for column, value in _row_cells(row, position).items():
             columns[column].append(value)
     return pa.Table.from_pydict(columns, schema=arrow_schema(metadata))
 
@@ -167,23 +204,76 @@ def _column_options(schema: pa.Schema) -> Dict[str, Any]:
     return options
 
 
+def _without_shard_metadata(schema: pa.Schema) -> pa.Schema:
+    """``schema`` less its ``b"maphc2f"`` entry (which is only known when a shard is closed)."""
+    metadata = {key: value for key, value in (schema.metadata or {}).items() if key != MAPHC2F_METADATA_KEY}
+    return schema.with_metadata(metadata)
+
+
+def _open_parquet_writer(sink: Any, schema: pa.Schema) -> pq.ParquetWriter:
+    """A ``ParquetWriter`` on ``sink`` with the dataset's writer options.
+
+    ``schema`` must not carry ``b"maphc2f"``: :func:`_close_parquet_writer`
+    adds it, so streamed shards and whole tables give the same bytes.
+    """
+    options = _column_options(schema)
+    if _HAS_CDC:
+        options["use_content_defined_chunking"] = _CDC_OPTIONS
+    writer = pq.ParquetWriter(sink, schema, **options)
+    if _HAS_CDC:  # recorded as datasets records it
+        writer.add_key_value_metadata({"content_defined_chunking": json.dumps(_CDC_OPTIONS)})
+    return writer
+
+
+def _write_row_groups(writer: pq.ParquetWriter, table: pa.Table) -> None:
+    """Append ``table`` as row groups of :data:`~.config.ROWS_PER_ROW_GROUP` rows."""
+    writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
+
+
+def _close_parquet_writer(writer: pq.ParquetWriter, schema: pa.Schema) -> None:
+    """Store the ``b"maphc2f"`` entry of ``schema`` (if any) in the footer and close ``writer``.
+
+    Parameters
+    ----------
+    writer : pyarrow.parquet.ParquetWriter
+        Opened by :func:`_open_parquet_writer` with ``schema`` less ``b"maphc2f"``.
+    schema : pyarrow.Schema
+        The shard's full schema, with its final metadata.
+    """
+    raw = (schema.metadata or {}).get(MAPHC2F_METADATA_KEY)
+    if raw is not None:
+        # pyarrow serialised the Arrow schema (ARROW:schema) when the writer
+        # opened, before this entry was known, and readers (pq.read_schema,
+        # datasets) take the schema metadata from that copy, not from the
+        # plain key-value pairs. So the copy is replaced by the full schema,
+        # encoded as pyarrow encodes it; the plain pair stays for other readers.
+        writer.add_key_value_metadata({
+            _ARROW_SCHEMA_KEY: base64.b64encode(schema.serialize().to_pybytes()),
+            MAPHC2F_METADATA_KEY: raw,
+        })
+    writer.close()
+
+
 def table_to_parquet_bytes(table: pa.Table) -> bytes:
     """Serialise ``table`` as Parquet bytes with the dataset's writer options.
 
-    No timestamps are written, so equal tables give equal bytes.
+    No timestamps are written, so equal tables give equal bytes, and the
+    same bytes as :class:`ShardWriter` writes for the same rows and metadata.
     """
     sink = pa.BufferOutputStream()
-    options = _column_options(table.schema)
-    if _HAS_CDC:
-        options["use_content_defined_chunking"] = _CDC_OPTIONS
-    writer = pq.ParquetWriter(sink, table.schema, **options)
+    writer = _open_parquet_writer(sink, _without_shard_metadata(table.schema))
     try:
-        if _HAS_CDC:  # recorded as datasets records it
-            writer.add_key_value_metadata({"content_defined_chunking": json.dumps(_CDC_OPTIONS)})
-        writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
-    finally:
+        _write_row_groups(writer, table)
+    except BaseException:
         writer.close()
+        raise
+    _close_parquet_writer(writer, table.schema)
     return sink.getvalue().to_pybytes()
+
+
+def _temporary_path(path: Path) -> Path:
+    # Per process, so two writers of the same shard never share a temporary.
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:
@@ -193,7 +283,7 @@ def atomic_write_bytes(data: bytes, path: Path) -> None:
     error the temporary file is removed.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = _temporary_path(path)
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -219,8 +309,222 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class ShardWriter:
+    """Write one shard row group by row group, atomically (context manager).
+
+    Rows are buffered until :data:`~.config.ROWS_PER_ROW_GROUP` of them are
+    there, then written as one row group to ``<path>.tmp-<pid>`` and dropped,
+    so at most one row group is held in memory. :meth:`close` adds the
+    metadata, fsyncs and renames the temporary file onto ``path``; until
+    then an older file at ``path`` stays untouched. The bytes depend only on
+    the rows and the metadata (not on how the rows were fed) and equal those
+    of :func:`table_to_parquet_bytes` of :func:`rows_to_table`.
+
+    Parameters
+    ----------
+    path : path-like
+        ``<root>/data/<category>/<split>-NNNNN-of-MMMMM.parquet``; the parent
+        folders are created with the first row group. Nothing is created
+        before the first row is added.
+    node : str, optional
+        Recorded in the returned :class:`ShardInfo` only.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` does not have a shard file name.
+
+    Examples
+    --------
+    The metadata is only known at the end, so leaving the ``with`` block
+    without :meth:`close` discards the shard:
+
+    >>> with ShardWriter(path) as writer:  # doctest: +SKIP
+    ...     for row in rows:
+    ...         writer.add(row)
+    ...     info = writer.close({"plan_hash": plan_hash})
+    """
+
+    def __init__(self, path: os.PathLike, *, node: Optional[str] = None) -> None:
+        self._path = Path(path)
+        parsed = parse_shard_filename(self._path.name)
+        if parsed is None:
+            raise ValueError(
+                f"shard file name must look like 'train-00000-of-00001.parquet', got {self._path.name!r}"
+            )
+        self._split: str = parsed["split"]
+        self._node = node
+        self._tmp = _temporary_path(self._path)
+        self._schema = arrow_schema()
+        self._category: Optional[str] = None
+        self._columns = _empty_columns()
+        self._buffered = 0
+        self._rows = 0
+        self._handle: Optional[BinaryIO] = None
+        self._writer: Optional[pq.ParquetWriter] = None
+        self._closed = False
+
+    @property
+    def rows(self) -> int:
+        """Number of rows added so far."""
+        return self._rows
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Buffer ``row``; write the buffer as a row group once it is full.
+
+        Parameters
+        ----------
+        row : mapping
+            See :func:`rows_to_table`.
+
+        Raises
+        ------
+        ValueError
+            On an invalid row (as :func:`rows_to_table`), a row of another
+            category than the first, a first row whose category is not the
+            shard's folder, or a closed writer. A rejected row is not added.
+            If writing a row group fails, the writer aborts before re-raising.
+        """
+        self._check_open()
+        cells = _row_cells(row, self._rows)
+        self._accept_category(cells["category"])
+        for column, value in cells.items():
+            self._columns[column].append(value)
+        self._rows += 1
+        self._buffered += 1
+        if self._buffered == ROWS_PER_ROW_GROUP:
+            self._flush()
+
+    def close(self, metadata: Optional[Mapping[str, Any]] = None) -> ShardInfo:
+        """Write the last rows and the footer, then move the shard into place.
+
+        Parameters
+        ----------
+        metadata : mapping, optional
+            JSON-able data stored under ``b"maphc2f"`` in the schema metadata
+            (read back cheaply with :func:`read_shard_metadata`).
+
+        Returns
+        -------
+        ShardInfo
+            With ``path`` relative to the dataset root
+            (``data/<category>/<file>``) and the sha256 of the final file.
+
+        Raises
+        ------
+        ValueError
+            If no row was added (nothing is written then) or the writer is
+            closed. Any error while writing aborts the writer before it
+            propagates, so no temporary file is left behind.
+        """
+        self._check_open()
+        if self._rows == 0:
+            raise ValueError(f"refusing to write an empty shard {self._path}")
+        # Built first: metadata that is not JSON fails before anything is written.
+        schema = arrow_schema(metadata)
+        try:
+            self._flush()
+            sha256 = self._finish_temporary(schema)
+            os.replace(self._tmp, self._path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+        _fsync_dir(self._path.parent)
+        return ShardInfo(
+            path=f"{self._path.parent.parent.name}/{self._category}/{self._path.name}",
+            split=self._split,
+            category=self._category,
+            rows=self._rows,
+            sha256=sha256,
+            node=self._node,
+        )
+
+    def abort(self) -> None:
+        """Discard the shard: remove the temporary file, leave ``path`` as it is.
+
+        A no-op once the writer is closed or aborted.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._columns = _empty_columns()
+        self._buffered = 0
+        writer, handle = self._writer, self._handle
+        self._writer = self._handle = None
+        if writer is not None:
+            # Its footer is thrown away with the file, but an unclosed writer
+            # would try to write it from __del__, after the file is closed.
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - best effort; the file is removed anyway
+                pass
+        if handle is not None:
+            handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        # Closing needs the metadata, so leaving the block without close()
+        # (with or without an exception) discards the shard.
+        self.abort()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"the writer of {self._path} is closed")
+
+    def _accept_category(self, category: Any) -> None:
+        if self._category is None:
+            if self._path.parent.name != category:
+                raise ValueError(f"shard of category {category!r} must live in data/{category}/, got {self._path}")
+            self._category = category
+        elif category != self._category:
+            raise ValueError(f"a shard holds one category, got {sorted([self._category, category], key=str)}")
+
+    def _flush(self) -> None:
+        """Write the buffered rows as one row group and drop them."""
+        if not self._buffered:
+            return
+        table = pa.Table.from_pydict(self._columns, schema=self._schema)
+        # Drop the Python copies now: only the Arrow table stays alive while it is written.
+        self._columns = _empty_columns()
+        self._buffered = 0
+        try:
+            if self._writer is None:
+                self._open_temporary()
+            _write_row_groups(self._writer, table)
+            # Hand the bytes to the OS now rather than keep them in a user-space buffer.
+            self._handle.flush()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open_temporary(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self._tmp, "wb")
+        self._writer = _open_parquet_writer(self._handle, self._schema)
+
+    def _finish_temporary(self, schema: pa.Schema) -> str:
+        """Close the temporary file durably and return its sha256."""
+        writer, handle = self._writer, self._handle
+        _close_parquet_writer(writer, schema)
+        self._writer = None
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        self._handle = None
+        return sha256_file(self._tmp)
+
+
 def write_shard(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     path: os.PathLike,
     *,
     metadata: Optional[Mapping[str, Any]] = None,
@@ -228,9 +532,11 @@ def write_shard(
 ) -> ShardInfo:
     """Write one category/split shard atomically and deterministically.
 
+    A thin wrapper around :class:`ShardWriter` (the one writing path).
+
     Parameters
     ----------
-    rows : sequence of mapping
+    rows : iterable of mapping
         Non-empty; see :func:`rows_to_table`. All rows share one category.
     path : path-like
         ``<root>/data/<category>/<split>-NNNNN-of-MMMMM.parquet``; the parent
@@ -245,30 +551,17 @@ def write_shard(
     -------
     ShardInfo
         With ``path`` relative to the dataset root (``data/<category>/<file>``).
+
+    Raises
+    ------
+    ValueError
+        On a bad file name or folder, no rows, rows of several categories or
+        an invalid row; nothing is written then.
     """
-    path = Path(path)
-    parsed = parse_shard_filename(path.name)
-    if parsed is None:
-        raise ValueError(f"shard file name must look like 'train-00000-of-00001.parquet', got {path.name!r}")
-    if not rows:
-        raise ValueError(f"refusing to write an empty shard {path}")
-    categories = sorted({row.get("category") for row in rows}, key=str)
-    if len(categories) != 1:
-        raise ValueError(f"a shard holds one category, got {categories}")
-    category = categories[0]
-    if path.parent.name != category:
-        raise ValueError(f"shard of category {category!r} must live in data/{category}/, got {path}")
-    data = table_to_parquet_bytes(rows_to_table(rows, metadata))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(data, path)
-    return ShardInfo(
-        path=f"{path.parent.parent.name}/{category}/{path.name}",
-        split=parsed["split"],
-        category=category,
-        rows=len(rows),
-        sha256=hashlib.sha256(data).hexdigest(),
-        node=node,
-    )
+    with ShardWriter(path, node=node) as writer:
+        for row in rows:
+            writer.add(row)
+        return writer.close(metadata)
 
 
 def read_shard_metadata(path: os.PathLike) -> Optional[Dict[str, Any]]:

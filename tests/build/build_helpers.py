@@ -12,11 +12,23 @@ DEMO_ARGS = ["--source", "demo", "--size", "64", "--count", "1", "--categories",
              "--rows-per-shard", "10", "--no-progress"]
 
 
+#: Options that select the Ray runner (``run_build`` then omits ``--serial``).
+RAY_OPTIONS = ("--workers", "--ray-address", "--foreground-actors", "--ray")
+
+
 def run_build(out: Path, *extra: str) -> int:
-    """``maphc2f-build`` with :data:`DEMO_ARGS` (later options win) into ``out``."""
+    """``maphc2f-build`` with :data:`DEMO_ARGS` (later options win) into ``out``.
+
+    The builder's tests are about what a build writes, not where it runs, so
+    they use the serial runner (no Ray start-up per build); pass a Ray option
+    (``--workers N``, ``--ray-address``; ``--ray`` alone means the default
+    embedded Ray) to run on Ray instead.
+    """
     from maphc2f_data.cli.build import main
 
-    return main([*DEMO_ARGS, "--out", str(out), *extra])
+    on_ray = any(arg.split("=")[0] in RAY_OPTIONS for arg in extra)
+    extra = tuple(arg for arg in extra if arg != "--ray")
+    return main([*DEMO_ARGS, *(() if on_ray else ("--serial",)), "--out", str(out), *extra])
 
 
 def file_states(folder: Path) -> dict:

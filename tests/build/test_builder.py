@@ -119,7 +119,7 @@ def test_a_shard_changed_on_disk_is_regenerated(demo_dataset, tmp_path, capsys):
 
 def test_kill_9_then_resume_finishes_exactly_the_plan(demo_dataset, tmp_path):
     out = tmp_path / "killed"
-    args = [*DEMO_ARGS, "--categories", "nut", "--rows-per-shard", "3", "--out", str(out)]
+    args = [*DEMO_ARGS, "--serial", "--categories", "nut", "--rows-per-shard", "3", "--out", str(out)]
     process = subprocess.Popen([sys.executable, "-m", "maphc2f_data.cli.build", *args], cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -176,7 +176,8 @@ def test_mixing_settings_or_clashing_categories_is_refused_without_loss(demo_dat
     tree = make_folder_tree(tmp_path / "tree", ["nut"], n_images=1)
     from maphc2f_data.cli.build import main
 
-    assert main(["--source", "folder", "--root", str(tree), "--out", str(out), "--size", "64", "--no-progress"]) == 2
+    assert main(["--source", "folder", "--root", str(tree), "--out", str(out), "--size", "64", "--no-progress",
+                 "--serial"]) == 2
     assert "clashes with category 'nut' of source 'demo'" in capsys.readouterr().err
     assert file_states(out) == before
 
@@ -191,7 +192,7 @@ def test_corrupt_inputs_are_skipped_and_named(tmp_path, capsys):
     (tree / "broken" / "only.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
     assert main(["--source", "folder", "--root", str(tree), "--out", str(out), "--size", "64",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--serial"]) == 0
     text = capsys.readouterr().out
     assert "Skipped source images: 2" in text
     assert "parts/torn.png (3 samples)" in text and "broken/only.jpg (3 samples)" in text
@@ -205,7 +206,7 @@ def test_corrupt_inputs_are_skipped_and_named(tmp_path, capsys):
     assert validate_dataset(out) == []
     # Resuming recognises the empty shard as done and reports the same skips.
     assert main(["--source", "folder", "--root", str(tree), "--out", str(out), "--size", "64",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--serial"]) == 0
     text = capsys.readouterr().out
     assert "Shards: 0 written, 2 already finished" in text and "Skipped source images: 2" in text
 

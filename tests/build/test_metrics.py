@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from maphc2f_data.build.metrics import anomaly_area, contrast, on_foreground
+from maphc2f_data.build.metrics import anomaly_area, contrast, on_foreground, srgb_to_lab
 
 
 def test_area_is_the_mask_fraction():
@@ -52,3 +52,21 @@ def test_contrast_rejects_bad_inputs():
         contrast(image.astype(float), image, np.ones((4, 4), bool))
     with pytest.raises(ValueError, match="shapes differ"):
         contrast(image, image, np.ones((3, 4), bool))
+
+
+def test_srgb_to_lab_matches_skimage_over_the_colour_cube():
+    levels = np.arange(0, 256, 3, dtype=np.uint8)
+    cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    np.testing.assert_allclose(srgb_to_lab(cube), rgb2lab(cube[:, None, :])[:, 0], rtol=0, atol=1e-9)
+
+
+def test_contrast_only_looks_inside_the_masks_bounding_box():
+    rng = np.random.default_rng(1)
+    before = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    after = before.copy()
+    after[20:24, 3:9] = 255 - after[20:24, 3:9]
+    after[0:3, 28:32] = 0  # changed, but outside the mask: must not count
+    mask = np.zeros((32, 32), bool)
+    mask[19:25, 2:10] = True
+    full = deltaE_ciede2000(rgb2lab(before), rgb2lab(after))
+    assert contrast(before, after, mask) == pytest.approx(full[mask].mean(), rel=1e-9)

@@ -69,7 +69,7 @@ def test_pipeline_runs_its_builds_into_one_folder(tmp_path, capsys):
         "builds": [{"source": "demo", "categories": ["nut"]}, {"source": "demo", "categories": ["coins"]}],
     }))
     out = tmp_path / "ds"
-    assert main([str(pipeline), "--out", str(out), "--no-progress"]) == 0
+    assert main([str(pipeline), "--out", str(out), "--no-progress", "--serial"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["categories"]) == ["coins", "nut"] and manifest["total_rows"] == 48
     assert not (tmp_path / "unused").exists()

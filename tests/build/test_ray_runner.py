@@ -28,10 +28,12 @@ from maphc2f_data.errors import UserError  # noqa: E402
 
 ray = pytest.importorskip("ray")
 from maphc2f_data.build.ray_runner import (  # noqa: E402
+    FOREGROUND_ACTOR_CPUS,
     MAX_SHARD_RETRIES,
     PoolSpec,
     RayRunner,
     check_reachable,
+    foreground_spec,
     pool_spec,
     wants_gpu,
 )
@@ -64,13 +66,23 @@ def test_pool_follows_the_cpus_and_never_reserves_all_of_them():
     assert spec.size == 4 and spec.size * spec.num_cpus <= 0.75 * 2
 
 
-def test_sam_on_cuda_gets_one_gpu_per_actor_unless_workers_share():
-    assert pool_spec({"CPU": 16.0, "GPU": 2.0}, use_gpu=True) == PoolSpec(size=2, num_cpus=1.0, num_gpus=1.0)
-    assert pool_spec({"CPU": 16.0, "GPU": 1.0}, workers=2, use_gpu=True).num_gpus == 0.5
+def test_sam_actors_get_one_gpu_each_and_shard_workers_keep_every_cpu():
+    # A 16-CPU box with 2 GPUs: two SAM actors on the GPUs, 16 shard workers.
+    assert foreground_spec({"CPU": 16.0, "GPU": 2.0}, use_gpu=True) == PoolSpec(
+        size=2, num_cpus=FOREGROUND_ACTOR_CPUS, num_gpus=1.0)
+    assert pool_spec({"CPU": 16.0, "GPU": 2.0}) == PoolSpec(size=16, num_cpus=0.75)
+    # More actors than GPUs share them; without GPUs one CPU actor.
+    assert foreground_spec({"CPU": 16.0, "GPU": 1.0}, actors=2, use_gpu=True).num_gpus == 0.5
+    assert foreground_spec({"CPU": 4.0}) == PoolSpec(size=1, num_cpus=FOREGROUND_ACTOR_CPUS, num_gpus=0.0)
+    # On a small machine both pools together still leave CPU free.
+    small = {"CPU": 2.0}
+    assert pool_spec(small).size * pool_spec(small).num_cpus + foreground_spec(small).num_cpus < 2.0
     with pytest.raises(UserError, match="no GPU"):
-        pool_spec({"CPU": 4.0}, use_gpu=True)
+        foreground_spec({"CPU": 4.0}, use_gpu=True)
     with pytest.raises(UserError, match="--workers"):
         pool_spec({"CPU": 4.0}, workers=0)
+    with pytest.raises(UserError, match="--foreground-actors"):
+        foreground_spec({"CPU": 4.0}, actors=0)
 
 
 def test_gpu_only_for_sam_on_cuda():
@@ -214,17 +226,98 @@ def test_a_killed_worker_is_restarted_and_its_shard_redone(ray_session, demo_dat
 
 
 @pytest.mark.ray
-def test_make_runner_picks_ray_for_several_workers_or_an_address(ray_session, monkeypatch):
+def test_make_runner_defaults_to_ray_and_serial_is_explicit(ray_session, monkeypatch):
     from maphc2f_data.build.runner import SerialRunner
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    assert isinstance(make_runner(None, None), SerialRunner)
-    runner = make_runner(2, None)
+    runner = make_runner()
+    assert isinstance(runner, RayRunner) and runner.workers is None and runner.address is None
+    runner.close()
+    runner = make_runner(2, None, foreground_actors=3)
     try:
-        assert isinstance(runner, RayRunner) and runner.workers == 2 and runner.address is None
+        assert runner.workers == 2 and runner.foreground_actors == 3
     finally:
         runner.close()
     assert ray.is_initialized(), "closing a runner must not stop a Ray it did not start"
+    assert isinstance(make_runner(serial=True), SerialRunner)
+    with pytest.raises(UserError, match="--serial .* --workers, --ray-address"):
+        make_runner(2, "10.0.0.7:6379", serial=True)
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
     runner = make_runner(None, None)  # Ray starts lazily: nothing is contacted here
     assert isinstance(runner, RayRunner) and runner.address == "10.0.0.7:6379" and runner.workers is None
+
+
+@pytest.mark.ray
+def test_the_cli_builds_on_ray_by_default(ray_session, demo_dataset, tmp_path):
+    out = tmp_path / "maphc2f"
+    assert run_build(out, "--ray") == 0  # no --serial, --workers or address: the default runner
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["runner"] == "ray"
+    assert manifest_nodes(out) == {ray_session.get_runtime_context().get_node_id()}
+    assert shard_bytes(out) == shard_bytes(demo_dataset)
+
+
+def _tiny_sam(context):
+    """A real segment-anything SAM (tiny, seeded random weights) on the CPU."""
+    from maphc2f_data.foreground.sam import SamForeground
+    from maphc2f_data.models.sam import build_tiny_sam
+
+    return SamForeground(build_tiny_sam(seed=0), "vit_b", device="cpu")
+
+
+def _missing_checkpoint(context):
+    from maphc2f_data.errors import CheckpointError
+
+    raise CheckpointError(f"SAM checkpoint not found: {context.sam_checkpoint}")
+
+
+def _sam_tasks(tmp_path: Path, name: str):
+    """Shard tasks of the demo's photographed object (coffee: 8 images, 24
+    samples) and a context that asks for SAM."""
+    import dataclasses
+
+    from maphc2f_data.build.builder import make_plan
+
+    config = BuildConfig(out=str(tmp_path / name), source="demo", categories=("coffee",), count=1, seed=0,
+                         size=64, rows_per_shard=10)
+    out = Path(config.out).resolve()
+    context = dataclasses.replace(worker_context(config, out), sam_checkpoint="tiny-sam (test)",
+                                  sam_model="vit_b", device="cpu")
+    return plan_tasks(make_plan(config)), context, out
+
+
+@pytest.mark.ray
+def test_sam_runs_in_foreground_actors_and_shard_workers_never_load_it(ray_session, tmp_path):
+    from maphc2f_data.build.worker import worker_resources
+    from maphc2f_data.dataset.shards import iter_rows
+
+    tasks, context, out = _sam_tasks(tmp_path, "ray")
+    with RayRunner(workers=2, foreground_factory=_tiny_sam) as runner:
+        results = list(runner.map_shards(tasks, build_shard, context))
+        foreground = runner.foreground_info()
+        workers = runner.worker_info()
+        assert runner.foreground_pool == PoolSpec(size=1, num_cpus=FOREGROUND_ACTOR_CPUS, num_gpus=0.0)
+    assert sum(r.rows for r in results) == 24
+    # One SAM, in its own process, asked once per coffee image; no shard
+    # worker imported torch.
+    assert len(foreground) == 1 and foreground[0]["calls"] == 8 and foreground[0]["method"] == "sam-vit_b"
+    assert foreground[0]["pid"] not in {info["pid"] for info in workers}
+    assert not any(info["torch_imported"] for info in workers)
+    # The same shards as SAM in-process (the serial path), byte for byte.
+    _, serial_context, serial_out = _sam_tasks(tmp_path, "serial")
+    resources = worker_resources(serial_context, extractor=_tiny_sam(serial_context))
+    for task in tasks:
+        build_shard(task, serial_context, resources=resources)
+    assert shard_bytes(out) == shard_bytes(serial_out)
+    methods = {row["foreground_method"] for path in (out / "data").rglob("*.parquet")
+               for row in iter_rows(path, columns=["foreground_method"])}
+    assert methods <= {"sam-vit_b", "whole-image"}
+
+
+@pytest.mark.ray
+def test_a_bad_sam_checkpoint_fails_with_its_one_line_message(ray_session, tmp_path):
+    tasks, context, _ = _sam_tasks(tmp_path, "bad")
+    with RayRunner(workers=1, foreground_factory=_missing_checkpoint) as runner:
+        with pytest.raises(UserError) as caught:
+            list(runner.map_shards(tasks, build_shard, context))
+    assert str(caught.value) == "SAM checkpoint not found: tiny-sam (test)"

@@ -33,10 +33,14 @@ def test_serial_runner_runs_every_task_in_order_and_names_the_node():
     assert sum(seen) == 9
 
 
-def test_make_runner():
-    assert isinstance(make_runner(1, None), SerialRunner)
+def test_make_runner_checks_its_options_before_anything_starts():
+    assert isinstance(make_runner(serial=True), SerialRunner)
     with pytest.raises(UserError, match="--workers"):
         make_runner(0)
+    with pytest.raises(UserError, match="--foreground-actors"):
+        make_runner(foreground_actors=0)
+    with pytest.raises(UserError, match="cannot be combined with --workers"):
+        make_runner(1, serial=True)
 
 
 def test_worker_context_is_hashable_and_small():

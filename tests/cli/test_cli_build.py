@@ -15,7 +15,8 @@ from fake_trees import make_btad_tree, make_mvtec_tree  # noqa: E402
 from maphc2f_data.cli.build import main  # noqa: E402
 
 OPTIONS = ["--source", "--root", "--out", "--categories", "--count", "--seed", "--size", "--dry-run",
-           "--sam-checkpoint", "--sam-model", "--png-compression", "--workers", "--ray-address",
+           "--sam-checkpoint", "--sam-model", "--png-compression", "--workers", "--ray-address", "--serial",
+           "--device", "--foreground-actors",
            "--push-to-hub"]
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maphc2f_data.dataset.png import decode_png, encode_png
+from maphc2f_data.dataset.png import PNG_FILTERS, decode_png, encode_png
 from maphc2f_data.errors import CorruptImageError, UserError
 
 
@@ -74,3 +74,19 @@ def test_truncated_png_is_reported():
     data = encode_png(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     with pytest.raises(CorruptImageError):
         decode_png(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("png_filter", sorted(PNG_FILTERS))
+def test_every_row_filter_round_trips_exactly(png_filter):
+    image = np.random.default_rng(5).integers(0, 256, (17, 23, 3), dtype=np.uint8)
+    data = encode_png(image, 1, png_filter)
+    np.testing.assert_array_equal(decode_png(data), image)
+    assert data == encode_png(image.copy(), 1, png_filter)
+
+
+def test_row_filters_change_the_bytes_and_unknown_ones_are_refused():
+    yy, xx = np.mgrid[:64, :64]
+    image = np.dstack([(xx * 4) % 256, (yy * 4) % 256, (xx + yy) % 256]).astype(np.uint8)
+    assert encode_png(image, 1, "up") != encode_png(image, 1, "none")
+    with pytest.raises(ValueError, match="filter"):
+        encode_png(image, 1, "zigzag")

@@ -1,22 +1,28 @@
 """Shard writing: deterministic bytes, atomic replace, datasets' column options."""
 
+import math
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from tiny_dataset import make_row
 
 from maphc2f_data.dataset import shards as shards_module
-from maphc2f_data.dataset.config import ROWS_PER_ROW_GROUP
+from maphc2f_data.dataset.config import IMAGE_COLUMNS, ROWS_PER_ROW_GROUP
+from maphc2f_data.dataset.schema import arrow_schema, encode_metadata, huggingface_metadata
 from maphc2f_data.dataset.shards import (
     ShardInfo,
+    ShardWriter,
     iter_rows,
     parse_shard_filename,
     read_shard_metadata,
+    rows_to_table,
     sha256_file,
     shard_filename,
     shard_row_count,
+    table_to_parquet_bytes,
     write_shard,
 )
 
@@ -136,3 +142,169 @@ def test_shard_must_sit_in_its_category_folder_with_a_shard_name(tmp_path):
         write_shard(_rows(1), tmp_path / "data" / "wood" / "train-00000-of-00001.parquet")
     with pytest.raises(ValueError, match="file name"):
         write_shard(_rows(1), tmp_path / "data" / "bottle" / "part-0.parquet")
+
+
+# --- ShardWriter: streaming, row group by row group ---------------------------
+
+SHARD = os.path.join("data", "bottle", "train-00000-of-00001.parquet")
+
+
+def _temporary(path):
+    return path.with_name(f"{path.name}.tmp-{os.getpid()}")
+
+
+def _image_bytes(rows):
+    return sum(len(row[column]) for row in rows for column in IMAGE_COLUMNS)
+
+
+@pytest.mark.parametrize("n", [7, ROWS_PER_ROW_GROUP, ROWS_PER_ROW_GROUP * 2 + 5])
+def test_streamed_bytes_equal_write_shard_and_table_bytes(tmp_path, n):
+    rows = _rows(n, size=12)
+    metadata = {"plan_hash": "abc", "rows": n}
+    streamed = tmp_path / "a" / SHARD
+    with ShardWriter(streamed, node="n1") as writer:
+        for row in iter(rows):  # one row at a time, from an iterator
+            writer.add(row)
+        assert writer.rows == n
+        info = writer.close(metadata)
+    whole = write_shard(_rows(n, size=12), tmp_path / "b" / SHARD, metadata=metadata, node="n1")
+    data = streamed.read_bytes()
+    assert data == (tmp_path / "b" / SHARD).read_bytes()
+    assert data == table_to_parquet_bytes(rows_to_table(rows, metadata))
+    assert info == whole
+    assert info.sha256 == sha256_file(streamed) and info.rows == n and info.node == "n1"
+
+
+def test_streamed_rows_read_back_in_order_one_row_group_each(tmp_path):
+    rows = _rows(250, size=64)
+    path = tmp_path / SHARD
+    with ShardWriter(path) as writer:
+        for row in rows:
+            writer.add(row)
+        writer.close()
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups == math.ceil(250 / ROWS_PER_ROW_GROUP)
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [100, 100, 50]
+    back = list(iter_rows(path))
+    assert back == rows_to_table(rows).to_pylist()
+    assert [r["sample_id"] for r in back] == [r["sample_id"] for r in rows]
+    assert [r["image"]["bytes"] for r in back] == [r["image"] for r in rows]
+
+
+def test_rows_stream_to_the_temporary_file_one_row_group_at_a_time(tmp_path):
+    rows = _rows(2 * ROWS_PER_ROW_GROUP + 1, size=64)
+    path = tmp_path / SHARD
+    tmp = _temporary(path)
+    writer = ShardWriter(path)
+    for row in rows[:ROWS_PER_ROW_GROUP - 1]:
+        writer.add(row)
+    assert not (tmp_path / "data").exists()  # still buffered
+    baseline = pa.total_allocated_bytes()
+    writer.add(rows[ROWS_PER_ROW_GROUP - 1])
+    first = tmp.stat().st_size
+    assert first >= _image_bytes(rows[:ROWS_PER_ROW_GROUP])  # PNGs are stored uncompressed
+    for row in rows[ROWS_PER_ROW_GROUP:2 * ROWS_PER_ROW_GROUP]:
+        writer.add(row)
+    assert tmp.stat().st_size - first >= _image_bytes(rows[ROWS_PER_ROW_GROUP:2 * ROWS_PER_ROW_GROUP])
+    # Written row groups are not kept alive in Arrow memory.
+    assert pa.total_allocated_bytes() - baseline < _image_bytes(rows[:ROWS_PER_ROW_GROUP]) // 4
+    assert not path.exists()
+    writer.add(rows[-1])
+    info = writer.close()
+    assert sorted(os.listdir(path.parent)) == [path.name]
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    assert info.rows == len(rows) and info.sha256 == sha256_file(path)
+
+
+def test_metadata_round_trips_through_the_schema(tmp_path):
+    metadata = {"plan_hash": "abc", "rows": {"cutpaste": 1}, "failures": []}
+    path = tmp_path / SHARD
+    rows = _rows(3)
+    with ShardWriter(path) as writer:
+        for row in rows:
+            writer.add(row)
+        writer.close(metadata)
+    assert read_shard_metadata(path) == metadata
+    schema = pq.read_schema(path)
+    assert schema.metadata[b"maphc2f"] == encode_metadata(metadata)
+    assert schema.metadata[b"huggingface"] == huggingface_metadata()
+    assert schema.equals(arrow_schema(metadata), check_metadata=True)
+    # The stored Arrow schema is what pyarrow itself writes for the full schema.
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows_to_table(rows, metadata), sink)
+    expected = pq.ParquetFile(pa.BufferReader(sink.getvalue())).metadata.metadata[b"ARROW:schema"]
+    footer = pq.ParquetFile(path).metadata.metadata
+    assert footer[b"ARROW:schema"] == expected
+    assert footer[b"maphc2f"] == encode_metadata(metadata)
+    assert b"content_defined_chunking" in footer
+
+
+def test_closing_an_empty_writer_raises_and_writes_nothing(tmp_path):
+    writer = ShardWriter(tmp_path / SHARD)
+    with pytest.raises(ValueError, match="empty"):
+        writer.close({"plan_hash": "abc"})
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("how", ["exception", "abort", "no close"])
+def test_a_discarded_shard_leaves_no_temporary_and_keeps_the_old_file(tmp_path, how):
+    path = tmp_path / SHARD
+    old = write_shard(_rows(2), path)
+    rows = _rows(ROWS_PER_ROW_GROUP + 5, size=12, seed=1)
+
+    def feed(writer):
+        for row in rows:
+            writer.add(row)
+        assert _temporary(path).exists()  # a row group was written
+
+    if how == "exception":
+        with pytest.raises(RuntimeError, match="worker died"):
+            with ShardWriter(path) as writer:
+                feed(writer)
+                raise RuntimeError("worker died")
+    elif how == "abort":
+        writer = ShardWriter(path)
+        feed(writer)
+        writer.abort()
+        writer.abort()  # idempotent
+    else:
+        with ShardWriter(path) as writer:
+            feed(writer)
+    assert sorted(os.listdir(path.parent)) == [path.name]
+    assert sha256_file(path) == old.sha256
+    with pytest.raises(ValueError, match="closed"):
+        writer.add(rows[0])
+
+
+def test_a_bad_row_after_a_written_row_group_writes_nothing(tmp_path):
+    rows = _rows(ROWS_PER_ROW_GROUP + 20, size=12)
+    rows[ROWS_PER_ROW_GROUP + 10]["defect_type"] = "scratch"
+    with pytest.raises(ValueError, match="defect_type"):
+        write_shard(rows, tmp_path / SHARD)
+    assert os.listdir(tmp_path / "data" / "bottle") == []
+
+
+def test_a_row_of_another_category_is_refused(tmp_path):
+    writer = ShardWriter(tmp_path / SHARD)
+    writer.add(_rows(1)[0])
+    with pytest.raises(ValueError, match="one category"):
+        writer.add(_rows(1, category="wood")[0])
+    assert writer.rows == 1  # the refused row was not added
+    writer.abort()
+    with pytest.raises(ValueError, match="data/wood"):
+        ShardWriter(tmp_path / SHARD).add(_rows(1, category="wood")[0])
+    with pytest.raises(ValueError, match="file name"):
+        ShardWriter(tmp_path / "data" / "bottle" / "part-0.parquet")
+
+
+def test_a_closed_writer_refuses_more_and_abort_keeps_the_shard(tmp_path):
+    path = tmp_path / SHARD
+    with ShardWriter(path) as writer:
+        writer.add(_rows(1)[0])
+        info = writer.close()
+    writer.abort()
+    assert sha256_file(path) == info.sha256
+    with pytest.raises(ValueError, match="closed"):
+        writer.add(_rows(1)[0])
+    with pytest.raises(ValueError, match="closed"):
+        writer.close()
