@@ -13,10 +13,17 @@ Memory (``--memory``): one fresh process per build (so peak RSS is per build)
 for each ``--memory-samples`` target at ``--memory-size`` px, printing the
 driver's peak RSS and each Ray worker's.
 
-``--device cuda`` runs SAM on the GPU (one actor per GPU) and needs
-``--sam-checkpoint`` (e.g. ``sam_vit_h_4b8939.pth``); on the demo source only
-the photographed object categories (coffee, coins) go through the foreground
-model, the rendered ones have exact masks and textures use the whole image.
+``--device cuda`` runs SAM on the GPU (one foreground actor per GPU, the
+shard workers on the CPUs) and needs ``--sam-checkpoint`` (e.g.
+``sam_vit_h_4b8939.pth``); on the demo source only the photographed object
+categories (coffee, coins) go through the foreground model, the rendered
+ones have exact masks and textures use the whole image. The cold column then
+includes SAM's loading and its forward passes.
+
+``--rows-per-shard`` applies to every build. The demo has 9 categories, so
+with the default 500-row shards a small benchmark has 9 shards, and 2 workers
+idle through the last round (a tail the full build, with hundreds of shards,
+does not have); e.g. ``--count 4 --rows-per-shard 48`` gives 18 shards.
 
 Usage::
 
@@ -116,11 +123,13 @@ def throughput(args: argparse.Namespace, scratch: Path) -> None:
     for workers in runs:
         out = scratch / f"tp-{workers or 'serial'}"
         config = BuildConfig(source="demo", out=str(out), count=args.count, size=args.size, seed=args.seed,
-                             sam_checkpoint=args.sam_checkpoint, sam_model=args.sam_model, device=args.device)
+                             sam_checkpoint=args.sam_checkpoint, sam_model=args.sam_model, device=args.device,
+                             rows_per_shard=args.rows_per_shard)
         rows.append(time_build(config, workers))
         shutil.rmtree(out, ignore_errors=True)
     base = next((row["rate"] for row in rows if row["runner"] == "ray x1"), rows[0]["rate"])
-    print(f"\ndemo source, {args.size}x{args.size}, count {args.count}, no refinement, foregrounds cached; "
+    print(f"\ndemo source, {args.size}x{args.size}, count {args.count}, rows per shard "
+          f"{args.rows_per_shard or 'default'}, no refinement, foregrounds cached; "
           f"{platform.node()} ({os.cpu_count()} CPUs), device={args.device or 'cpu'}")
     print(f"{'runner':<10} {'samples':>7} {'cold s':>7} {'warm s':>7} {'samples/s':>9} {'speed-up':>8} "
           f"{'115,987 in':>10}  worker peak RSS MiB")
@@ -176,12 +185,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--sam-model", default="vit_h")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory per build size")
     parser.add_argument("--memory-only", action="store_true", help="only the memory measurement")
-    parser.add_argument("--memory-size", type=int, default=128, help="image side of the memory builds")
+    parser.add_argument("--memory-size", type=int, default=512, help="image side of the memory builds")
     parser.add_argument("--memory-samples", default="1000,10000", help="approximate build sizes, comma-separated")
     parser.add_argument("--memory-workers", type=int, default=2)
     parser.add_argument("--rows-per-shard", type=int, default=None,
-                        help="rows per shard of the memory builds (default: the builder's, 500 up to 512 px); "
-                             "a worker holds one shard's rows, so this bounds its memory")
+                        help="rows per shard of every build (default: the builder's, 500 up to 512 px)")
     parser.add_argument("--scratch", default=None, help="folder for the builds (default: a temporary one)")
     # Internal: one build in a fresh process (used by --memory).
     parser.add_argument("--one-build", action="store_true", help=argparse.SUPPRESS)

@@ -18,6 +18,14 @@ from maphc2f_data.build.worker import ShardResult
 
 REPORT_NAME = "build_report.json"
 
+#: The report's headline stages and the per-shard timers each sums.
+STAGE_GROUPS = (
+    ("foreground", ("load", "foreground")),
+    ("synthesis", ("synthesis", "metrics")),
+    ("refinement", ("refine",)),
+    ("encode+write", ("encode", "write")),
+)
+
 
 @dataclass
 class BuildReport:
@@ -83,6 +91,12 @@ class BuildReport:
         """Whether every planned sample is in the dataset."""
         return self.total_rows == self.total_planned
 
+    def grouped_stage_seconds(self) -> Dict[str, float]:
+        """Seconds per headline stage (:data:`STAGE_GROUPS`): foreground
+        (image loading included), synthesis (with the row metrics),
+        refinement (0 until npcF/npcF++ run), encode+write."""
+        return {name: sum(self.stage_seconds.get(stage, 0.0) for stage in stages) for name, stages in STAGE_GROUPS}
+
     # -- building ---------------------------------------------------------
     def add_shard(self, result: ShardResult) -> None:
         """Fold one shard's result into the report."""
@@ -117,7 +131,8 @@ class BuildReport:
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data.update(total_planned=self.total_planned, total_rows=self.total_rows,
-                    samples_per_second=self.samples_per_second, complete=self.complete)
+                    samples_per_second=self.samples_per_second, complete=self.complete,
+                    stage_group_seconds=self.grouped_stage_seconds())
         return data
 
     def save(self, out_dir: os.PathLike) -> Path:
@@ -154,14 +169,16 @@ class BuildReport:
         lines.append(f"Shards: {self.shards_written} written, {self.shards_resumed} already finished")
         lines.append(f"Wall time: {self.wall_seconds:.1f} s, {self.rows_made} rows made, "
                      f"{self.samples_per_second:.2f} samples/s ({self.runner} runner)")
-        stage_total = sum(self.stage_seconds.values())
-        stages = ", ".join(
-            f"{stage} {seconds:.1f} s ({100 * seconds / stage_total:.0f}%)" if stage_total else f"{stage} 0.0 s"
-            for stage, seconds in self.stage_seconds.items()
-        )
-        lines.append(f"Stage time (summed over workers): {stages}")
+        lines.append(f"Stage time (summed over workers): {_stage_text(self.grouped_stage_seconds())}")
+        lines.append(f"  in detail: {_stage_text(self.stage_seconds)}")
         lines.append(f"Output: {self.out_dir}")
         return "\n".join(lines)
+
+
+def _stage_text(seconds: Mapping[str, float]) -> str:
+    total = sum(seconds.values())
+    return ", ".join(f"{stage} {value:.1f} s ({100 * value / total:.0f}%)" if total else f"{stage} {value:.1f} s"
+                     for stage, value in seconds.items())
 
 
 def _table(header: List[str], rows: List[List[str]]) -> List[str]:

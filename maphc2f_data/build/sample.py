@@ -19,7 +19,9 @@ from maphc2f_data.build import metrics
 from maphc2f_data.build.plan import PlannedSample
 
 #: Stages whose time is accumulated per shard and summed in the report.
-STAGES = ("load", "foreground", "synthesis", "metrics", "encode", "write")
+#: ``refine`` (the npcF/npcF++ models, between synthesis and encoding) stays
+#: 0 until refinement lands.
+STAGES = ("load", "foreground", "synthesis", "metrics", "refine", "encode", "write")
 #: ``stage`` column value of rows made without refinement.
 RAW_STAGE = "raw"
 

@@ -321,3 +321,25 @@ def test_a_bad_sam_checkpoint_fails_with_its_one_line_message(ray_session, tmp_p
         with pytest.raises(UserError) as caught:
             list(runner.map_shards(tasks, build_shard, context))
     assert str(caught.value) == "SAM checkpoint not found: tiny-sam (test)"
+
+
+def _tiny_sam_on_context_device(context):
+    from maphc2f_data.foreground.sam import SamForeground
+    from maphc2f_data.models.sam import build_tiny_sam
+
+    return SamForeground(build_tiny_sam(seed=0), "vit_b", device=context.device)
+
+
+@pytest.mark.gpu
+@pytest.mark.ray
+def test_sam_actors_hold_a_gpu_each_on_cuda(ray_session, tmp_path):
+    import dataclasses
+
+    tasks, context, _ = _sam_tasks(tmp_path, "cuda")
+    context = dataclasses.replace(context, device="cuda")
+    with RayRunner(workers=2, foreground_factory=_tiny_sam_on_context_device) as runner:
+        results = list(runner.map_shards(tasks, build_shard, context))
+        foreground = runner.foreground_info()
+        assert runner.foreground_pool.num_gpus == 1.0
+    assert sum(r.rows for r in results) == 24
+    assert foreground[0]["calls"] == 8 and len(foreground[0]["gpu_ids"]) == 1

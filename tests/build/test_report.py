@@ -18,7 +18,8 @@ def test_report_folds_shards_and_merges_a_skipped_image_split_over_two(tmp_path)
                          planned={"nut": {"crack": 6, "corrosion": 3, "deformation": 3}})
     skip = {"source_image": "nut/bad.png", "reason": "cannot decode", "samples": 1}
     failure = {"sample_id": "ab" * 12, "defect_type": "crack", "source_image": "nut/a.png", "reason": "no room"}
-    report.add_shard(_result(0, 2, skipped=[skip], failures=[failure], seconds={"synthesis": 1.5, "load": 0.5}))
+    report.add_shard(_result(0, 2, skipped=[skip], failures=[failure],
+                             seconds={"synthesis": 1.5, "metrics": 0.5, "load": 0.5, "encode": 0.25, "write": 0.25}))
     report.add_shard(_result(1, 2, skipped=[skip], resumed=True))
     report.wall_seconds = 2.0
     report.finish()
@@ -29,13 +30,17 @@ def test_report_folds_shards_and_merges_a_skipped_image_split_over_two(tmp_path)
     assert (report.shards_written, report.shards_resumed, report.rows_made) == (1, 1, 4)
     assert report.samples_per_second == 2.0
     assert report.stage_seconds["synthesis"] == 1.5
+    assert report.grouped_stage_seconds() == {"foreground": 0.5, "synthesis": 2.0, "refinement": 0.0,
+                                              "encode+write": 0.5}
     assert not report.complete and report.total_planned == 12 and report.total_rows == 8
     text = report.format_text()
     assert "nut/bad.png (2 samples): cannot decode" in text
     assert "Failed samples: 1" in text and "4 planned samples are missing" in text
     assert "2.00 samples/s" in text
+    assert "foreground 0.5 s (17%), synthesis 2.0 s (67%), refinement 0.0 s (0%), encode+write 0.5 s (17%)" in text
     saved = json.loads(report.save(tmp_path).read_text())
     assert saved["total_rows"] == 8 and saved["complete"] is False
+    assert saved["stage_group_seconds"]["synthesis"] == 2.0
     assert not list(tmp_path.glob("*.tmp-*"))
 
 
