@@ -402,10 +402,13 @@ def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[Sha
                 report.warnings.append(message)
         results, pending = split_finished(tasks, out, existing, log)
         finished_samples = sum(len(task.samples) for task in tasks) - sum(len(task.samples) for task in pending)
+        context = worker_context(config, out)
+        prepare = getattr(runner, "prepare", None)
+        if pending and prepare is not None:  # e.g. start Ray before the bar
+            prepare(context)
         bar = _progress_bar(plan.total, finished_samples, progress)
         try:
             if pending:
-                context = worker_context(config, out)
                 results.extend(runner.map_shards(pending, build_shard, context, progress=bar.update))
         finally:
             bar.close()

@@ -557,6 +557,13 @@ class RayRunner:
 
     # -- running ------------------------------------------------------------
 
+    def prepare(self, context: WorkerContext) -> None:
+        """Start Ray and the pools for ``context`` now (the builder calls this
+        before it draws its progress bar, so Ray's start-up messages and
+        seconds stay out of the bar's rate); :meth:`map_shards` reuses them."""
+        self._ensure_ray()
+        self._ensure_pool(context)
+
     def map_shards(self, tasks: Iterable[ShardTask], fn: ShardFunction, context: WorkerContext, *,
                    progress: Optional[Progress] = None) -> Iterator[ShardResult]:
         """Make every task's shard on the pool; yield results as they finish.

@@ -40,7 +40,8 @@ class Runner(Protocol):
     called with a total of ``len(task.samples)`` per task, incrementally or
     when the task finishes. An exception from ``fn`` that the runner cannot
     retry propagates out of the iterator; finished shards stay on disk and a
-    rerun skips them.
+    rerun skips them. A runner may also have ``prepare(context)``, which the
+    builder calls before its progress bar to start expensive parts early.
     """
 
     name: str
