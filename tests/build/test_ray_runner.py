@@ -273,13 +273,16 @@ def _missing_checkpoint(context):
 
 def _sam_tasks(tmp_path: Path, name: str):
     """Shard tasks of the demo's photographed object (coffee: 8 images, 24
-    samples) and a context that asks for SAM."""
+    samples, in two shards of 4 whole images) and a context that asks for SAM.
+
+    No image is split over two shards: two workers could then both miss the
+    foreground cache for it, and the SAM call count would depend on timing."""
     import dataclasses
 
     from maphc2f_data.build.builder import make_plan
 
     config = BuildConfig(out=str(tmp_path / name), source="demo", categories=("coffee",), count=1, seed=0,
-                         size=64, rows_per_shard=10)
+                         size=64, rows_per_shard=12)
     out = Path(config.out).resolve()
     context = dataclasses.replace(worker_context(config, out), sam_checkpoint="tiny-sam (test)",
                                   sam_model="vit_b", device="cpu")
@@ -292,6 +295,7 @@ def test_sam_runs_in_foreground_actors_and_shard_workers_never_load_it(ray_sessi
     from maphc2f_data.dataset.shards import iter_rows
 
     tasks, context, out = _sam_tasks(tmp_path, "ray")
+    assert len(tasks) == 2
     with RayRunner(workers=2, foreground_factory=_tiny_sam) as runner:
         results = list(runner.map_shards(tasks, build_shard, context))
         foreground = runner.foreground_info()
