@@ -52,8 +52,10 @@ Backpressure
     At most :data:`IN_FLIGHT_PER_ACTOR` shard tasks per actor are submitted
     (one running, one queued so the actor never idles); the driver waits with
     ``ray.wait`` and yields results in completion order. Memory therefore
-    stays bounded by the pool, not the plan: one shard's rows per actor, a few
-    small results in the driver.
+    stays bounded by the pool, not the plan: each actor holds at most one
+    Parquet row group of rows (shards stream to their temporary file, see
+    :class:`~maphc2f_data.dataset.shards.ShardWriter`), the driver a few small
+    results per shard.
 
 Faults
     Actors are created with ``max_restarts=-1`` and their shard calls with
