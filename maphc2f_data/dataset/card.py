@@ -31,8 +31,11 @@ from maphc2f_data.dataset.config import (
 )
 from maphc2f_data.dataset.shards import atomic_write_bytes
 
-#: The card template, kept with the other dataset cards at the repository root.
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "dataset_cards" / "maphc2f.md"
+#: The card template. It lives with the other dataset cards in the
+#: repository's ``dataset_cards/``; ``templates/maphc2f.md`` in this package
+#: is a link to it, which wheels resolve into a copy, so installed packages
+#: have it too.
+TEMPLATE_PATH = Path(__file__).resolve().parent / "templates" / "maphc2f.md"
 
 PRETTY_NAME = "MaPhC2F"
 ALL_CONFIG = "all"

@@ -1,6 +1,7 @@
 """The dataset card: YAML datasets reads, per-source licences, deterministic text."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -86,3 +87,36 @@ def test_a_category_named_all_is_refused(built_dataset):
     manifest["categories"]["all"] = manifest["categories"].pop("bottle")
     with pytest.raises(ValueError, match="'all'"):
         render_card(manifest)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_packaged_template_is_the_one_in_dataset_cards():
+    from maphc2f_data.dataset.card import TEMPLATE_PATH
+
+    assert TEMPLATE_PATH.read_bytes() == (REPO_ROOT / "dataset_cards" / "maphc2f.md").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_card_template(tmp_path):
+    """Installed from a wheel (no checkout), the card must still render."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    # Build from a copy: setuptools writes build/ and egg-info next to the sources.
+    source = tmp_path / "src"
+    for name in ("maphc2f_data", "dataset_cards"):
+        shutil.copytree(REPO_ROOT / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO_ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("maphc2f_data-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = archive.read("maphc2f_data/dataset/templates/maphc2f.md")
+    assert packaged == (REPO_ROOT / "dataset_cards" / "maphc2f.md").read_bytes()
