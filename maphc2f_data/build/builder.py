@@ -406,6 +406,9 @@ def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[Sha
         prepare = getattr(runner, "prepare", None)
         if pending and prepare is not None:  # e.g. start Ray before the bar
             prepare(context)
+        describe = getattr(runner, "describe", None)
+        if pending and describe is not None:
+            report.runner_detail = describe()
         bar = _progress_bar(plan.total, finished_samples, progress)
         try:
             if pending:

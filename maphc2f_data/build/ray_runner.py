@@ -547,6 +547,22 @@ class RayRunner:
         actors = list(self._foreground)
         return ray.get([actor.describe.remote() for actor in actors]) if actors else []
 
+    def describe(self) -> str:
+        """Where shards are made, for the report: e.g. "embedded Ray, 2 shard
+        workers, 1 SAM actor on GPU"."""
+        if self.address:
+            where = f"Ray cluster at {self.address}"
+        else:
+            where = "embedded Ray" if self._owns_ray else "this process's Ray session"
+        parts = [where]
+        if self._spec is not None:
+            parts.append(f"{self._spec.size} shard worker{'s' if self._spec.size != 1 else ''}")
+        fg = self._foreground_spec
+        if fg is not None:
+            device = "GPU" if fg.num_gpus else "CPU"
+            parts.append(f"{fg.size} SAM actor{'s' if fg.size != 1 else ''} on {device}")
+        return ", ".join(parts)
+
     @property
     def pool(self) -> Optional[PoolSpec]:
         """The shard-worker pool's spec, or None before the first :meth:`map_shards`."""

@@ -39,6 +39,9 @@ class BuildReport:
         Source name.
     runner : str
         Runner name ("serial", "ray").
+    runner_detail : str
+        Where the shards were made, e.g. "embedded Ray, 2 shard workers"
+        (empty when the runner does not say).
     planned : dict
         Category -> defect type -> planned samples.
     rows : dict
@@ -61,6 +64,7 @@ class BuildReport:
     out_dir: str
     source: str
     runner: str = "serial"
+    runner_detail: str = ""
     planned: Dict[str, Dict[str, int]] = field(default_factory=dict)
     rows: Dict[str, Dict[str, int]] = field(default_factory=dict)
     skipped_images: List[Dict[str, Any]] = field(default_factory=list)
@@ -168,7 +172,8 @@ class BuildReport:
                          "(skipped inputs and failures above); the dataset holds the rest.")
         lines.append(f"Shards: {self.shards_written} written, {self.shards_resumed} already finished")
         lines.append(f"Wall time: {self.wall_seconds:.1f} s, {self.rows_made} rows made, "
-                     f"{self.samples_per_second:.2f} samples/s ({self.runner} runner)")
+                     f"{self.samples_per_second:.2f} samples/s ({self.runner} runner"
+                     f"{': ' + self.runner_detail if self.runner_detail else ''})")
         lines.append(f"Stage time (summed over workers): {_stage_text(self.grouped_stage_seconds())}")
         lines.append(f"  in detail: {_stage_text(self.stage_seconds)}")
         lines.append(f"Output: {self.out_dir}")

@@ -128,3 +128,5 @@ def test_two_node_cluster_build_matches_the_local_build(demo_dataset, tmp_path):
     writers = {shard["node"] for entry in manifest["categories"].values() for shard in entry["shards"]}
     assert writers == set(nodes) and second in writers, "both nodes must write shards"
     assert shard_bytes(out) == shard_bytes(demo_dataset)
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["runner_detail"].startswith(f"Ray cluster at {address}, ")

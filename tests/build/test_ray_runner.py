@@ -124,7 +124,8 @@ def test_two_ray_workers_through_the_cli_match_the_serial_build(ray_session, dem
     assert shard_bytes(out) == shard_bytes(demo_dataset)
     node = ray_session.get_runtime_context().get_node_id()
     assert manifest_nodes(out) == {node}
-    assert json.loads((out / "build_report.json").read_text())["runner"] == "ray"
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["runner"] == "ray" and report["runner_detail"] == "this process's Ray session, 2 shard workers"
 
 
 @pytest.mark.ray
@@ -252,7 +253,7 @@ def test_the_cli_builds_on_ray_by_default(ray_session, demo_dataset, tmp_path):
     out = tmp_path / "maphc2f"
     assert run_build(out, "--ray") == 0  # no --serial, --workers or address: the default runner
     report = json.loads((out / "build_report.json").read_text())
-    assert report["runner"] == "ray"
+    assert report["runner"] == "ray" and report["runner_detail"].endswith(", 2 shard workers")  # one per CPU
     assert manifest_nodes(out) == {ray_session.get_runtime_context().get_node_id()}
     assert shard_bytes(out) == shard_bytes(demo_dataset)
 
@@ -316,6 +317,20 @@ def test_sam_runs_in_foreground_actors_and_shard_workers_never_load_it(ray_sessi
     methods = {row["foreground_method"] for path in (out / "data").rglob("*.parquet")
                for row in iter_rows(path, columns=["foreground_method"])}
     assert methods <= {"sam-vit_b", "whole-image"}
+
+
+@pytest.mark.ray
+def test_a_killed_sam_actor_is_restarted_and_the_build_completes(ray_session, tmp_path):
+    tasks, context, out = _sam_tasks(tmp_path, "killed")
+    with RayRunner(workers=2, foreground_factory=_tiny_sam) as runner:
+        runner.prepare(context)
+        (before,) = runner.foreground_info()
+        os.kill(before["pid"], signal.SIGKILL)
+        results = list(runner.map_shards(tasks, build_shard, context))
+        (after,) = runner.foreground_info()
+    assert after["pid"] != before["pid"], "the SAM actor was not restarted"
+    assert after["calls"] == 8  # every foreground came from the restarted actor
+    assert sum(r.rows for r in results) == 24 and all(r.sha256 for r in results)
 
 
 @pytest.mark.ray
