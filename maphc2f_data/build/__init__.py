@@ -7,7 +7,8 @@ Modules, one job each:
 * :mod:`.sample` - one row: resize, synthesise, measure, encode;
 * :mod:`.metrics` - anomaly area, share on the foreground, CIEDE2000 contrast;
 * :mod:`.worker` - one shard task -> one Parquet shard (picklable entry point);
-* :mod:`.runner` - who runs the shard tasks (serial here; Ray in ``ray_runner``);
+* :mod:`.runner` - who runs the shard tasks (``make_runner``: Ray by default,
+  ``ray_runner`` being the only module that imports ray; ``SerialRunner``);
 * :mod:`.builder` - the driver: plan, run, manifest, card, push;
 * :mod:`.report` - the end-of-build report.
 """
