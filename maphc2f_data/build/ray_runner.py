@@ -111,6 +111,9 @@ MAX_SHARD_RETRIES = 3
 RETRIED_EXCEPTIONS = (TimeoutError, ConnectionError)
 #: Seconds to wait for the pool's actors to start before giving up on them.
 ACTOR_START_TIMEOUT_S = 120.0
+#: Seconds to wait for the foreground actors, which load SAM first (vit_h is
+#: 2.4 GB; a cold network file system can take minutes).
+FOREGROUND_START_TIMEOUT_S = 600.0
 #: Seconds between progress polls of the actors while shards are running.
 PROGRESS_POLL_S = 1.0
 #: Object store of the embedded Ray: small, since only results travel.
@@ -275,18 +278,20 @@ def open_context_extractor(context: WorkerContext) -> Any:
 class ForegroundActor:
     """A process that holds one foreground model (SAM) and answers masks.
 
-    A bad checkpoint does not kill the actor (Ray would restart it forever):
-    the :class:`~maphc2f_data.errors.UserError` is kept and raised by every
-    call, so the build fails with its one-line message.
+    A model that fails to load does not kill the actor (Ray would restart
+    it forever): the exception is kept and raised by every call, so the
+    build fails with it (a :class:`~maphc2f_data.errors.UserError`, e.g. a
+    bad checkpoint, as its one-line message; anything else, e.g. CUDA out
+    of memory, with its traceback).
     """
 
     def __init__(self, factory: ExtractorFactory, context: WorkerContext) -> None:
-        self._error: Optional[UserError] = None
+        self._error: Optional[Exception] = None
         self._extractor = None
         self._calls = 0
         try:
             self._extractor = factory(context)
-        except UserError as exc:
+        except Exception as exc:  # raised again by describe/extract, see above
             self._error = exc
 
     def describe(self) -> Dict[str, Any]:
@@ -504,12 +509,12 @@ class RayRunner:
                   for _ in range(spec.size)]
         self._foreground = actors
         refs = [actor.describe.remote() for actor in actors]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=ACTOR_START_TIMEOUT_S)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=FOREGROUND_START_TIMEOUT_S)
         if len(ready) < len(refs):
             self._kill_actors()
             raise UserError(
                 f"the {spec.size} foreground (SAM) actor(s) could not start on the Ray cluster within "
-                f"{ACTOR_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
+                f"{FOREGROUND_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
                 f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); "
                 "lower --foreground-actors"
             )

@@ -266,6 +266,10 @@ def _tiny_sam(context):
     return SamForeground(build_tiny_sam(seed=0), "vit_b", device="cpu")
 
 
+def _out_of_memory(context):
+    raise RuntimeError("CUDA out of memory (test)")
+
+
 def _missing_checkpoint(context):
     from maphc2f_data.errors import CheckpointError
 
@@ -362,3 +366,13 @@ def test_sam_actors_hold_a_gpu_each_on_cuda(ray_session, tmp_path):
         assert runner.foreground_pool.num_gpus == 1.0
     assert sum(r.rows for r in results) == 24
     assert foreground[0]["calls"] == 8 and len(foreground[0]["gpu_ids"]) == 1
+
+
+@pytest.mark.ray
+def test_a_sam_actor_that_cannot_load_its_model_fails_the_build_at_once(ray_session, tmp_path):
+    tasks, context, _ = _sam_tasks(tmp_path, "oom")
+    start = time.monotonic()
+    with RayRunner(workers=1, foreground_factory=_out_of_memory) as runner:
+        with pytest.raises(ray.exceptions.RayTaskError, match="CUDA out of memory"):
+            list(runner.map_shards(tasks, build_shard, context))
+    assert time.monotonic() - start < 60, "a failing model must not be restarted until a timeout"
