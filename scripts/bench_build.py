@@ -20,14 +20,16 @@ categories (coffee, coins) go through the foreground model, the rendered
 ones have exact masks and textures use the whole image. The cold column then
 includes SAM's loading and its forward passes.
 
-``--rows-per-shard`` applies to every build. The demo has 9 categories, so
-with the default 500-row shards a small benchmark has 9 shards, and 2 workers
-idle through the last round (a tail the full build, with hundreds of shards,
-does not have); e.g. ``--count 4 --rows-per-shard 48`` gives 18 shards.
+Shards: the demo has 9 categories, so with the builder's 500-row shards a
+small benchmark has 9 shards and 2 workers idle through the last round (a
+tail the full build, with hundreds of shards, does not have). The throughput
+builds therefore default to ``--count 4 --rows-per-shard 48``: 864 samples in
+18 shards. The memory builds keep the builder's shard size (what bounds a
+worker's memory) unless ``--memory-rows-per-shard`` says otherwise.
 
 Usage::
 
-    .venv/bin/python scripts/bench_build.py [--size 512] [--count 1] [--workers 1,2]
+    .venv/bin/python scripts/bench_build.py [--size 512] [--count 4] [--rows-per-shard 48] [--workers 1,2]
     .venv/bin/python scripts/bench_build.py --memory [--memory-size 128] [--memory-samples 1000,10000]
     .venv/bin/python scripts/bench_build.py --device cuda --sam-checkpoint sam_vit_h_4b8939.pth
 """
@@ -104,7 +106,7 @@ def time_build(config: BuildConfig, workers: Optional[int]) -> Dict[str, Any]:
 def one_build(args: argparse.Namespace) -> None:
     """``--one-build``: one build in this fresh process; prints JSON."""
     config = BuildConfig(source="demo", out=args.out, count=args.count, size=args.size, seed=args.seed,
-                         rows_per_shard=args.rows_per_shard)
+                         rows_per_shard=args.rows_per_shard or None)
     runner = _runner(args.one_build_workers)
     start = time.perf_counter()
     try:
@@ -124,7 +126,7 @@ def throughput(args: argparse.Namespace, scratch: Path) -> None:
         out = scratch / f"tp-{workers or 'serial'}"
         config = BuildConfig(source="demo", out=str(out), count=args.count, size=args.size, seed=args.seed,
                              sam_checkpoint=args.sam_checkpoint, sam_model=args.sam_model, device=args.device,
-                             rows_per_shard=args.rows_per_shard)
+                             rows_per_shard=args.rows_per_shard or None)
         rows.append(time_build(config, workers))
         shutil.rmtree(out, ignore_errors=True)
     base = next((row["rate"] for row in rows if row["runner"] == "ray x1"), rows[0]["rate"])
@@ -149,7 +151,7 @@ def throughput(args: argparse.Namespace, scratch: Path) -> None:
 
 def memory(args: argparse.Namespace, scratch: Path) -> None:
     print(f"\nmemory: demo source at {args.memory_size}x{args.memory_size}, Ray x{args.memory_workers}, "
-          f"rows per shard {args.rows_per_shard or 'default'}, one fresh process per build")
+          f"rows per shard {args.memory_rows_per_shard or 'default'}, one fresh process per build")
     print(f"{'target':>7} {'samples':>7} {'count':>5} {'wall s':>7} {'driver peak MiB':>15}  worker peak MiB")
     for target in (int(n) for n in args.memory_samples.split(",")):
         count = max(1, round(target / (3 * DEMO_IMAGES)))
@@ -157,8 +159,7 @@ def memory(args: argparse.Namespace, scratch: Path) -> None:
         command = [sys.executable, __file__, "--one-build", "--one-build-workers", str(args.memory_workers),
                    "--out", str(out), "--size", str(args.memory_size), "--count", str(count),
                    "--seed", str(args.seed)]
-        if args.rows_per_shard:
-            command += ["--rows-per-shard", str(args.rows_per_shard)]
+        command += ["--rows-per-shard", str(args.memory_rows_per_shard or 0)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-3000:], file=sys.stderr)
@@ -174,7 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="image side of the throughput builds")
-    parser.add_argument("--count", type=int, default=1,
+    parser.add_argument("--count", type=int, default=4,
                         help="samples per demo image and type (216 samples per count)")
     parser.add_argument("--workers", default="1,2", help="Ray worker counts to time, comma-separated")
     parser.add_argument("--no-serial", dest="serial", action="store_false",
@@ -188,8 +189,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--memory-size", type=int, default=512, help="image side of the memory builds")
     parser.add_argument("--memory-samples", default="1000,10000", help="approximate build sizes, comma-separated")
     parser.add_argument("--memory-workers", type=int, default=2)
-    parser.add_argument("--rows-per-shard", type=int, default=None,
-                        help="rows per shard of every build (default: the builder's, 500 up to 512 px)")
+    parser.add_argument("--rows-per-shard", type=int, default=48,
+                        help="rows per shard of the throughput builds (0: the builder's default)")
+    parser.add_argument("--memory-rows-per-shard", type=int, default=None,
+                        help="rows per shard of the memory builds (default: the builder's, 500 up to 512 px)")
     parser.add_argument("--scratch", default=None, help="folder for the builds (default: a temporary one)")
     # Internal: one build in a fresh process (used by --memory).
     parser.add_argument("--one-build", action="store_true", help=argparse.SUPPRESS)
