@@ -135,7 +135,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """``python -m maphc2f_data.build.pipeline FILE [--dry-run] [--out DIR] [build options]``.
 
     Options the pipeline runner does not know (``--workers 4``,
-    ``--no-progress``, ...) are passed to every build.
+    ``--no-progress``, ...) are passed to every build. The builds share one
+    runner (one Ray, one set of pools).
     """
     from maphc2f_data.cli.main import run_command
 
@@ -149,6 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
 
     def run(args: argparse.Namespace) -> int:
+        from maphc2f_data.cli.build import add_runner_arguments, runner_from_args
         from maphc2f_data.cli.build import main as build_main
 
         pipeline = load_pipeline(args.pipeline)
@@ -156,10 +158,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.dry_run:
             print(json.dumps(combined_plan(Pipeline(pipeline.description, tuple(configs))), indent=2))
             return 0
-        for config in configs:
-            code = build_main([*build_argv(config), *[a for a in extra if a != "--"]])
-            if code != 0:
-                return code
+        passed_on = [a for a in extra if a != "--"]
+        # One runner for every build: Ray starts once and SAM loads once.
+        runner_parser = argparse.ArgumentParser(add_help=False)
+        add_runner_arguments(runner_parser)
+        runner = runner_from_args(runner_parser.parse_known_args(passed_on)[0])
+        try:
+            for config in configs:
+                code = build_main([*build_argv(config), *passed_on], runner=runner)
+                if code != 0:
+                    return code
+        finally:
+            runner.close()
         return 0
 
     return run_command(run, args)

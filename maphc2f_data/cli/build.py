@@ -64,6 +64,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, metavar="DEVICE",
                         help="torch device for SAM: cuda, cuda:1 or cpu (None: CUDA when the machine or "
                              "cluster has a GPU, else the CPU)")
+    add_runner_arguments(parser)
+    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
+                        help="after a successful build, upload --out to this Hugging Face dataset repo "
+                             "(created if missing; needs a token); the .cache folder is never uploaded")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="do not show the progress bar")
+    # Testing aid: small shards without building thousands of samples.
+    parser.add_argument("--rows-per-shard", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose where shards are made (the runner)."""
     parser.add_argument("--workers", type=int, default=None, metavar="N",
                         help="shard workers (synthesis, PNG encoding, Parquet writing) on Ray; None: one per "
                              "CPU of the local machine or the --ray-address cluster")
@@ -78,13 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serial", action="store_true",
                         help="debugging: make every shard in this process, one after the other, without Ray "
                              "(same bytes as a Ray build)")
-    parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
-                        help="after a successful build, upload --out to this Hugging Face dataset repo "
-                             "(created if missing; needs a token); the .cache folder is never uploaded")
-    parser.add_argument("--no-progress", action="store_true",
-                        help="do not show the progress bar")
-    # Testing aid: small shards without building thousands of samples.
-    parser.add_argument("--rows-per-shard", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def runner_from_args(args: argparse.Namespace):
+    """The runner of parsed ``--workers``/``--foreground-actors``/``--ray-address``/``--serial``."""
+    from maphc2f_data.build.runner import make_runner
+
+    return make_runner(args.workers, args.ray_address, serial=args.serial, foreground_actors=args.foreground_actors)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -108,9 +120,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the build (or print the plan); returns the exit code."""
+    """Run the build (or print the plan); returns the exit code.
+
+    ``args._runner``, when set (see :func:`main`), is used and left open;
+    otherwise a runner is made from the options and closed at the end.
+    """
     from maphc2f_data.build.builder import build, make_plan, push_to_hub
-    from maphc2f_data.build.runner import make_runner
 
     config = config_from_args(args)
     if args.dry_run:
@@ -119,13 +134,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"maphc2f-build: warning: {message}", file=sys.stderr)
         print(json.dumps(plan.summary(), indent=2))
         return 0
-    runner = make_runner(args.workers, args.ray_address, serial=args.serial,
-                         foreground_actors=args.foreground_actors)
+    runner = getattr(args, "_runner", None)
+    own_runner = runner is None
+    if own_runner:
+        runner = runner_from_args(args)
     command = ["maphc2f-build", *_recorded_argv(args)]
     try:
         report = build(config, runner=runner, command=command, progress=not args.no_progress)
     finally:
-        runner.close()
+        if own_runner:
+            runner.close()
     print(report.format_text())
     if args.push_to_hub:
         url = push_to_hub(config.out, args.push_to_hub)
@@ -149,12 +167,17 @@ def _get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``maphc2f-build``; returns the exit code."""
+def main(argv: Optional[List[str]] = None, runner=None) -> int:
+    """Entry point of ``maphc2f-build``; returns the exit code.
+
+    ``runner``: run on this (already made) runner and leave it open, so that
+    several builds share one Ray and its pools (the pipeline runner does).
+    """
     from maphc2f_data.cli.main import run_command
 
     args = _get_parser().parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
+    args._runner = runner
     return run_command(run, args)
 
 

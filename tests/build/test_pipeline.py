@@ -61,7 +61,20 @@ def test_malformed_pipelines_are_user_errors(tmp_path):
         load_pipeline(tmp_path / "missing.json")
 
 
-def test_pipeline_runs_its_builds_into_one_folder(tmp_path, capsys):
+def test_pipeline_runs_its_builds_into_one_folder_on_one_runner(tmp_path, capsys, monkeypatch):
+    from maphc2f_data.build import runner as runner_module
+
+    made, closed = [], []
+    real_make_runner = runner_module.make_runner
+
+    def counting_make_runner(*args, **kwargs):  # the real runner, counted
+        runner = real_make_runner(*args, **kwargs)
+        real_close = runner.close
+        runner.close = lambda: (closed.append(runner), real_close())
+        made.append(runner)
+        return runner
+
+    monkeypatch.setattr(runner_module, "make_runner", counting_make_runner)
     pipeline = tmp_path / "tiny.json"
     pipeline.write_text(json.dumps({
         "out": str(tmp_path / "unused"),
@@ -72,4 +85,6 @@ def test_pipeline_runs_its_builds_into_one_folder(tmp_path, capsys):
     assert main([str(pipeline), "--out", str(out), "--no-progress", "--serial"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["categories"]) == ["coins", "nut"] and manifest["total_rows"] == 48
+    # Both builds ran on one runner (one Ray, SAM loaded once), closed once at the end.
+    assert len(made) == 1 and closed == made
     assert not (tmp_path / "unused").exists()
