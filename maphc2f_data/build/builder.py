@@ -405,10 +405,7 @@ def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[Sha
         context = worker_context(config, out)
         prepare = getattr(runner, "prepare", None)
         if pending and prepare is not None:  # e.g. start Ray before the bar
-            prepare(context)
-        describe = getattr(runner, "describe", None)
-        if pending and describe is not None:
-            report.runner_detail = describe()
+            report.runner_detail = prepare(context) or ""
         bar = _progress_bar(plan.total, finished_samples, progress)
         try:
             if pending:

@@ -231,11 +231,15 @@ def uses_foreground_actors(context: WorkerContext) -> bool:
 
 
 def wants_gpu(context: WorkerContext, cluster_resources: Mapping[str, float]) -> bool:
-    """Whether foreground actors should hold a GPU: SAM is used, the cluster
-    has a GPU, and the requested device (if any) is CUDA."""
-    if not uses_foreground_actors(context) or float(cluster_resources.get("GPU", 0.0)) < 1:
+    """Whether foreground actors should hold a GPU: SAM is used and either
+    ``--device`` asks for CUDA (on a cluster without GPUs
+    :func:`foreground_spec` then refuses) or no device is given and the
+    cluster has a GPU."""
+    if not uses_foreground_actors(context):
         return False
-    return context.device is None or str(context.device).startswith("cuda")
+    if context.device is not None:
+        return str(context.device).startswith("cuda")
+    return float(cluster_resources.get("GPU", 0.0)) >= 1
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -463,9 +467,8 @@ class RayRunner:
         spec = pool_spec(resources, workers=self.workers)
         fg_spec = None
         if uses_foreground_actors(context):
-            # An explicit --device cuda on a cluster without GPUs fails here, not in SAM.
-            use_gpu = wants_gpu(context, resources) or str(context.device or "").startswith("cuda")
-            fg_spec = foreground_spec(resources, actors=self.foreground_actors, use_gpu=use_gpu)
+            fg_spec = foreground_spec(resources, actors=self.foreground_actors,
+                                      use_gpu=wants_gpu(context, resources))
         fg_settings = (context.sam_checkpoint, context.sam_model, context.device) if fg_spec else None
         key = (spec, fg_spec, fg_settings)
         if self._actors and key == self._pool_key:
@@ -580,12 +583,14 @@ class RayRunner:
 
     # -- running ------------------------------------------------------------
 
-    def prepare(self, context: WorkerContext) -> None:
+    def prepare(self, context: WorkerContext) -> str:
         """Start Ray and the pools for ``context`` now (the builder calls this
         before it draws its progress bar, so Ray's start-up messages and
-        seconds stay out of the bar's rate); :meth:`map_shards` reuses them."""
+        seconds stay out of the bar's rate); :meth:`map_shards` reuses them.
+        Returns :meth:`describe`."""
         self._ensure_ray()
         self._ensure_pool(context)
+        return self.describe()
 
     def map_shards(self, tasks: Iterable[ShardTask], fn: ShardFunction, context: WorkerContext, *,
                    progress: Optional[Progress] = None) -> Iterator[ShardResult]:

@@ -40,8 +40,9 @@ class Runner(Protocol):
     called with a total of ``len(task.samples)`` per task, incrementally or
     when the task finishes. An exception from ``fn`` that the runner cannot
     retry propagates out of the iterator; finished shards stay on disk and a
-    rerun skips them. A runner may also have ``prepare(context)``, which the
-    builder calls before its progress bar to start expensive parts early.
+    rerun skips them. A runner may also have ``prepare(context) -> str``,
+    which the builder calls before its progress bar to start expensive parts
+    early; the string says where shards will be made (for the report).
     """
 
     name: str
@@ -108,13 +109,10 @@ def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None
     Raises
     ------
     UserError
-        ``workers < 1``, ``serial`` together with Ray options, or the Ray
-        runner is not importable (Ray missing from the installation).
+        ``serial`` together with Ray options, the Ray runner is not
+        importable (Ray missing from the installation), or ``RayRunner``
+        refuses the sizes (``workers < 1``, ``foreground_actors < 1``).
     """
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be at least 1, got {workers}")
-    if foreground_actors is not None and foreground_actors < 1:
-        raise UserError(f"--foreground-actors must be at least 1, got {foreground_actors}")
     if serial:
         given = [name for name, value in (("--workers", workers), ("--ray-address", ray_address),
                                           ("--foreground-actors", foreground_actors)) if value is not None]

@@ -62,6 +62,15 @@ def run_command(run, args: argparse.Namespace) -> int:
         return 130
 
 
+def run_subcommand(name: str, argv: Optional[List[str]] = None) -> int:
+    """Run one subcommand as a stand-alone program
+    (``python -m maphc2f_data.cli.<module>``); returns the exit code."""
+    module = importlib.import_module(f"maphc2f_data.cli.{COMMANDS[name]}")
+    parser = argparse.ArgumentParser(prog=f"maphc2f {name}", description=module.HELP)
+    module.add_arguments(parser)
+    return run_command(module.run, parser.parse_args(argv))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``maphc2f``; returns the exit code."""
     args = _get_parser().parse_args(argv)

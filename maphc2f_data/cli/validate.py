@@ -36,11 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run as a stand-alone command (``python -m maphc2f_data.cli.validate``)."""
-    from maphc2f_data.cli.main import run_command
+    from maphc2f_data.cli.main import run_subcommand
 
-    parser = argparse.ArgumentParser(prog="maphc2f validate", description=HELP)
-    add_arguments(parser)
-    return run_command(run, parser.parse_args(argv))
+    return run_subcommand("validate", argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

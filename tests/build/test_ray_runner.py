@@ -94,6 +94,11 @@ def test_gpu_only_for_sam_on_cuda():
     assert not wants_gpu(sam, {"CPU": 8})
     assert not wants_gpu(classical, {"CPU": 8, "GPU": 1})
     assert not wants_gpu(on_cpu, {"CPU": 8, "GPU": 1})
+    # An explicit CUDA device asks for a GPU even where there is none, so
+    # foreground_spec refuses it with a clear message instead of SAM failing later.
+    on_cuda = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3,
+                            sam_checkpoint="/w.pth", device="cuda")
+    assert wants_gpu(on_cuda, {"CPU": 8})
 
 
 def test_an_address_where_nothing_listens_fails_fast_with_a_user_error():
