@@ -1,6 +1,7 @@
 """Contact sheets: the anomalies of many categories at a glance.
 
-One row per category, columns *original / crack / corrosion / deformation*,
+One row per category, columns *original* and one per anomaly type
+(:data:`maphc2f_data.synthesis.DEFECT_TYPES`: crack / corrosion / deformation),
 each anomaly mask outlined, like the paper's Figs 3 and 5-7. Three entry
 points:
 
@@ -22,14 +23,10 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 import cv2
 import numpy as np
 
+from maphc2f_data.dataset.config import DATA_DIR
+from maphc2f_data.dataset.png import decode_png
 from maphc2f_data.errors import CorruptImageError, UserError
-
-#: Anomaly kinds in column order; also the ``defect_type`` ClassLabel order of
-#: built datasets (``maphc2f_data.dataset.config.DEFECT_TYPES``).
-KINDS: Tuple[str, ...] = ("crack", "corrosion", "deformation")
-
-#: Folder of a built dataset that holds ``<category>/*.parquet``.
-DATA_DIR = "data"
+from maphc2f_data.synthesis import DEFECT_TYPES
 
 # Colours (RGB).
 _BACKGROUND = (28, 28, 30)
@@ -248,14 +245,6 @@ def _select_categories(available: Sequence[str], requested: Optional[Iterable[st
     return chosen
 
 
-def _square(image: np.ndarray, size: int) -> np.ndarray:
-    """``image`` resized to (size, size), area-averaged when shrinking."""
-    if image.shape[:2] == (size, size):
-        return image
-    shrinking = size < min(image.shape[:2])
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-
-
 def preview_source(
     source,
     categories: Optional[Iterable[str]] = None,
@@ -263,14 +252,16 @@ def preview_source(
     seed: int = 0,
     size: int = 256,
     extractor=None,
+    refiner=None,
     progress: Optional[Callable[[List[str]], Iterable[str]]] = None,
 ) -> np.ndarray:
-    """Contact sheet of one synthetic crack, corrosion and deformation per category.
+    """Contact sheet of one synthetic anomaly of each type per category.
 
-    For every category the first training image is resized to ``size`` x
-    ``size``, its foreground found with
-    :func:`maphc2f_data.foreground.foreground_for`, and each kind synthesised
-    with :func:`maphc2f_data.synthesis.synthesize` and ``seed``. A kind that
+    Samples are made by the build's own sample path: for every category the
+    first training image is loaded and resized with
+    :func:`maphc2f_data.sampling.load_square`, its foreground found with
+    :func:`maphc2f_data.foreground.foreground_for`, and each type made with
+    :func:`maphc2f_data.sampling.make_sample` and ``seed``. A type that
     cannot be placed (``SynthesisError``) shows a "failed" tile.
 
     Parameters
@@ -285,6 +276,8 @@ def preview_source(
     extractor : optional
         Foreground extractor (``maphc2f_data.foreground.make_extractor``);
         sources with known foregrounds or textures may not need one.
+    refiner : maphc2f_data.refine.Refiner, optional
+        Refine the samples as a build with the same refiner would.
     progress : callable, optional
         Wraps the category list for progress reporting (e.g. ``tqdm``).
 
@@ -299,7 +292,8 @@ def preview_source(
         Unknown category, or a category without training images.
     """
     from maphc2f_data.foreground import foreground_for
-    from maphc2f_data.synthesis import SynthesisError, synthesize
+    from maphc2f_data.sampling import load_square, make_sample
+    from maphc2f_data.synthesis import SynthesisError
 
     if int(size) < 16:
         raise UserError(f"preview size must be at least 16 pixels, got {size}")
@@ -310,12 +304,12 @@ def preview_source(
         if not items:
             raise UserError(f"category {category!r} of source {source.name!r} has no training images")
         item = items[0]
-        image = _square(source.load_image(item), int(size))
+        image = load_square(source, item, int(size))
         foreground, method = foreground_for(source, item, image, extractor)
         samples = []
-        for kind in KINDS:
+        for kind in DEFECT_TYPES:
             try:
-                result = synthesize(kind, image, foreground, seed=seed)
+                result = make_sample(image, foreground, kind, seed, refiner=refiner, measure=False)
             except SynthesisError:
                 samples.append((kind, None, None, "failed"))
                 continue
@@ -328,16 +322,11 @@ def preview_source(
 # From a built dataset
 # ---------------------------------------------------------------------------
 def _decode_png(data: bytes, where: str) -> np.ndarray:
-    """PNG bytes -> uint8 RGB (H, W, 3) or grey (H, W)."""
-    array = cv2.imdecode(np.frombuffer(data or b"", np.uint8), cv2.IMREAD_UNCHANGED)
-    if array is None:
-        raise CorruptImageError(f"cannot decode PNG in {where}")
-    if array.dtype != np.uint8:
-        raise CorruptImageError(f"PNG in {where} is {array.dtype}, expected 8-bit")
-    if array.ndim == 3:
-        code = cv2.COLOR_BGRA2RGB if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        array = cv2.cvtColor(array, code)
-    return array
+    """PNG bytes -> uint8 RGB (H, W, 3) or grey (H, W); errors name ``where``."""
+    try:
+        return decode_png(data or b"")
+    except CorruptImageError as exc:
+        raise CorruptImageError(f"cannot decode PNG in {where}: {exc}") from None
 
 
 def _first_rows_by_kind(shards: Sequence[Path]) -> Dict[int, Dict[str, np.ndarray]]:
@@ -357,7 +346,7 @@ def _first_rows_by_kind(shards: Sequence[Path]) -> Dict[int, Dict[str, np.ndarra
         except (pa.ArrowException, OSError, KeyError) as exc:
             raise UserError(f"cannot read shard {shard}: {' '.join(str(exc).split())[:200]}") from exc
         group_starts = np.cumsum([0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)])
-        for kind in range(len(KINDS)):
+        for kind in range(len(DEFECT_TYPES)):
             if kind in found:
                 continue
             hits = np.flatnonzero(kinds == kind)
@@ -375,7 +364,7 @@ def _first_rows_by_kind(shards: Sequence[Path]) -> Dict[int, Dict[str, np.ndarra
                 column: _decode_png(table.column(column)[offset].as_py()["bytes"], f"{where} column {column!r}")
                 for column in ("image", "mask", "foreground")
             }
-        if len(found) == len(KINDS):
+        if len(found) == len(DEFECT_TYPES):
             break
     return found
 
@@ -427,7 +416,7 @@ def preview_dataset(
             raise UserError(f"no rows with a defect_type in {data / category}")
         foreground = next(iter(found.values()))["foreground"]
         samples = []
-        for kind_index, kind in enumerate(KINDS):
+        for kind_index, kind in enumerate(DEFECT_TYPES):
             if kind_index in found:
                 samples.append((kind, found[kind_index]["image"], found[kind_index]["mask"] > 0))
             else:

@@ -49,9 +49,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from maphc2f_data.build.builder import build
-from maphc2f_data.build.plan import BuildConfig
-from maphc2f_data.build.runner import SerialRunner
+from maphc2f_data.builder.driver import build
+from maphc2f_data.builder.plan import BuildConfig
+from maphc2f_data.builder.runner import SerialRunner
 
 #: The paper's full composition (Tables 7-9).
 PAPER_TOTAL = 115_987
@@ -66,7 +66,7 @@ def _peak_rss_mib() -> float:
 def _runner(workers: Optional[int]):
     if workers is None:
         return SerialRunner()
-    from maphc2f_data.build.ray_runner import RayRunner
+    from maphc2f_data.builder.ray_runner import RayRunner
 
     return RayRunner(workers=workers)
 

@@ -12,7 +12,6 @@ import pytest
 
 from maphc2f_data.errors import CorruptImageError, UserError
 from maphc2f_data.preview import (
-    KINDS,
     OUTLINE_COLOUR,
     SheetLayout,
     contact_sheet,
@@ -21,6 +20,7 @@ from maphc2f_data.preview import (
 )
 from maphc2f_data.sources.base import Source, SourceImage
 from maphc2f_data.sources.demo import DemoSource
+from maphc2f_data.synthesis import DEFECT_TYPES
 
 
 def _tile(sheet: np.ndarray, layout: SheetLayout, row: int, col: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def _square_mask(size: int, start: int, stop: int) -> np.ndarray:
 # -- contact_sheet -------------------------------------------------------------
 def test_sheet_shape_is_the_grid():
     grey = np.full((40, 40, 3), 90, np.uint8)
-    rows = [(f"row{i}", grey, [(k, grey, None) for k in KINDS]) for i in range(3)]
+    rows = [(f"row{i}", grey, [(k, grey, None) for k in DEFECT_TYPES]) for i in range(3)]
     sheet = contact_sheet(rows, tile=64)
     layout = SheetLayout.for_tile(64)
     assert sheet.dtype == np.uint8
@@ -122,11 +122,11 @@ def test_bad_rows_are_value_errors(rows):
 def test_preview_of_the_demo_source():
     sheet = preview_source(DemoSource(), ["nut", "brick"], seed=0, size=96)
     layout = SheetLayout.for_tile(96)
-    assert sheet.shape == layout.shape(2, 1 + len(KINDS))
+    assert sheet.shape == layout.shape(2, 1 + len(DEFECT_TYPES))
     for row in range(2):
         assert _outline_pixels(_tile(sheet, layout, row, 0)) == 0
         for col in range(1, 4):
-            assert _outline_pixels(_tile(sheet, layout, row, col)) > 0, (row, KINDS[col - 1])
+            assert _outline_pixels(_tile(sheet, layout, row, col)) > 0, (row, DEFECT_TYPES[col - 1])
     again = preview_source(DemoSource(), ["nut", "brick"], seed=0, size=96)
     assert np.array_equal(sheet, again)
 

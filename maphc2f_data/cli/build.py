@@ -1,6 +1,6 @@
 """``maphc2f-build`` / ``maphc2f build``: turn a source into a dataset folder.
 
-Thin: parse the options into a :class:`~maphc2f_data.build.plan.BuildConfig`,
+Thin: parse the options into a :class:`~maphc2f_data.builder.plan.BuildConfig`,
 call the builder, print the plan (``--dry-run``) or the report.
 """
 
@@ -13,8 +13,6 @@ from typing import List, Optional
 
 HELP = "Build the MaPhC2F dataset (Parquet shards + card) from a source."
 
-SOURCE_NAMES = ("demo", "mvtec", "visa", "btad", "folder")
-
 
 def _categories(text: str) -> List[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -25,10 +23,11 @@ def _categories(text: str) -> List[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the build options to ``parser``."""
-    from maphc2f_data.build.plan import SAM_MODELS
     from maphc2f_data.dataset.config import DEFAULT_PNG_COMPRESSION
+    from maphc2f_data.names import SAM_MODELS
+    from maphc2f_data.sources import SOURCES
 
-    parser.add_argument("--source", required=True, choices=SOURCE_NAMES, default=argparse.SUPPRESS,
+    parser.add_argument("--source", required=True, choices=sorted(SOURCES), default=argparse.SUPPRESS,
                         help="where the normal images come from: the built-in demo (no download), "
                              "MVTec AD, VisA (as downloaded with split_csv/1cls.csv, or prepared), BTAD, or a plain "
                              "image folder (one category per sub-folder); "
@@ -94,14 +93,14 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
 
 def runner_from_args(args: argparse.Namespace):
     """The runner of parsed ``--workers``/``--foreground-actors``/``--ray-address``/``--serial``."""
-    from maphc2f_data.build.runner import make_runner
+    from maphc2f_data.builder.runner import make_runner
 
     return make_runner(args.workers, args.ray_address, serial=args.serial, foreground_actors=args.foreground_actors)
 
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`BuildConfig` of parsed arguments."""
-    from maphc2f_data.build.plan import BuildConfig, parse_count
+    from maphc2f_data.builder.plan import BuildConfig, parse_count
 
     return BuildConfig(
         source=args.source,
@@ -119,31 +118,27 @@ def config_from_args(args: argparse.Namespace):
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the build (or print the plan); returns the exit code.
+def print_plan(plan) -> None:
+    """``--dry-run``: the plan's warnings on stderr, its summary as JSON on stdout."""
+    for message in plan.warnings:
+        print(f"maphc2f-build: warning: {message}", file=sys.stderr)
+    print(json.dumps(plan.summary(), indent=2))
 
-    ``args._runner``, when set (see :func:`main`), is used and left open;
-    otherwise a runner is made from the options and closed at the end.
-    """
-    from maphc2f_data.build.builder import build, make_plan, push_to_hub
+
+def run(args: argparse.Namespace) -> int:
+    """Run the build (or print the plan); returns the exit code."""
+    from maphc2f_data.builder.driver import build, make_plan, push_to_hub
 
     config = config_from_args(args)
     if args.dry_run:
-        plan = make_plan(config)
-        for message in plan.warnings:
-            print(f"maphc2f-build: warning: {message}", file=sys.stderr)
-        print(json.dumps(plan.summary(), indent=2))
+        print_plan(make_plan(config))
         return 0
-    runner = getattr(args, "_runner", None)
-    own_runner = runner is None
-    if own_runner:
-        runner = runner_from_args(args)
-    command = ["maphc2f-build", *_recorded_argv(args)]
+    runner = runner_from_args(args)
+    command = ["maphc2f-build", *recorded_argv(args)]
     try:
         report = build(config, runner=runner, command=command, progress=not args.no_progress)
     finally:
-        if own_runner:
-            runner.close()
+        runner.close()
     print(report.format_text())
     if args.push_to_hub:
         url = push_to_hub(config.out, args.push_to_hub)
@@ -151,13 +146,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recorded_argv(args: argparse.Namespace) -> List[str]:
-    argv = getattr(args, "_argv", None)
-    if argv is None:  # reached through `maphc2f build ...`
-        argv = sys.argv[1:]
-        if argv[:1] == ["build"]:
-            argv = argv[1:]
-    return list(argv)
+def recorded_argv(args: argparse.Namespace) -> List[str]:
+    """The options of this run as typed, without the subcommand (for the manifest);
+    ``cli.main`` stores them in ``args._argv``."""
+    return list(getattr(args, "_argv", ()))
 
 
 def _get_parser() -> argparse.ArgumentParser:
@@ -167,17 +159,12 @@ def _get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None, runner=None) -> int:
-    """Entry point of ``maphc2f-build``; returns the exit code.
-
-    ``runner``: run on this (already made) runner and leave it open, so that
-    several builds share one Ray and its pools (the pipeline runner does).
-    """
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``maphc2f-build``; returns the exit code."""
     from maphc2f_data.cli.main import run_command
 
     args = _get_parser().parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
-    args._runner = runner
     return run_command(run, args)
 
 

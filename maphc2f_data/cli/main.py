@@ -21,6 +21,7 @@ from maphc2f_data.errors import UserError
 #: Subcommand name -> module under ``maphc2f_data.cli``.
 COMMANDS = {
     "build": "build",
+    "pipeline": "pipeline",
     "preview": "preview",
     "validate": "validate",
     "splits": "splits",
@@ -68,12 +69,16 @@ def run_subcommand(name: str, argv: Optional[List[str]] = None) -> int:
     module = importlib.import_module(f"maphc2f_data.cli.{COMMANDS[name]}")
     parser = argparse.ArgumentParser(prog=f"maphc2f {name}", description=module.HELP)
     module.add_arguments(parser)
-    return run_command(module.run, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
+    return run_command(module.run, args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``maphc2f``; returns the exit code."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
     args = _get_parser().parse_args(argv)
+    args._argv = argv[argv.index(args.command) + 1:]  # the options as typed, for manifests
     return run_command(args._run, args)
 
 

@@ -30,6 +30,7 @@ from maphc2f_data.dataset.config import (
     SPLITS,
 )
 from maphc2f_data.dataset.shards import atomic_write_bytes
+from maphc2f_data.names import RAW_STAGE, STAGES
 
 #: The card template. It lives with the other dataset cards in the
 #: repository's ``dataset_cards/``; ``templates/maphc2f.md`` in this package
@@ -80,12 +81,13 @@ _COLUMN_DOCS = {
     "sample_id": ("string", "stable unique id of the row"),
     "source_dataset": ("string", "source the image came from (mvtec, visa, btad, folder, demo)"),
     "category": ("string", "object or texture category (the configuration name)"),
-    "defect_type": ("ClassLabel", "crack (0), corrosion (1), deformation (2)"),
+    "defect_type": ("ClassLabel", ", ".join(f"{name} ({index})" for index, name in enumerate(DEFECT_TYPES))),
     "source_image": ("string", "path of the normal training image, relative to the source root"),
     "seed": ("int64", "seed of the sample's random generator"),
     "params": ("string (JSON)", "synthesis parameters of this sample"),
     "foreground_method": ("string", "how `foreground` was obtained (e.g. sam-vit_h, classical, whole-image)"),
-    "stage": ("string", "raw (physics model only), npcf or npcf++ (refined)"),
+    "stage": ("string", f"{RAW_STAGE} (physics model only) or, after refinement, "
+                        f"{' / '.join(STAGES[1:])}"),
     "anomaly_area": ("float64", "fraction of the image covered by the mask"),
     "on_foreground": ("float64", "fraction of mask pixels inside the foreground"),
     "contrast": ("float64", "mean CIEDE2000 colour difference (before vs after) inside the mask"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Tuple
 
+from maphc2f_data.synthesis import DEFECT_TYPES  # noqa: F401  (re-exported: the ClassLabel names)
+
 #: Name of the dataset (default output folder, ``load_dataset("maphc2f")``).
 DATASET_NAME = "maphc2f"
 
@@ -29,8 +31,8 @@ CARD_NAME = "README.md"
 #: Splits a shard can belong to, in the order the card lists them.
 SPLITS: Tuple[str, ...] = ("train", "validation")
 
-#: ``defect_type`` ClassLabel names; the stored int64 is the index here.
-DEFECT_TYPES: Tuple[str, ...] = ("crack", "corrosion", "deformation")
+# ``defect_type`` ClassLabel names are maphc2f_data.synthesis.DEFECT_TYPES (the
+# registry's order, imported above); the stored int64 is the index there.
 
 #: Row columns in their exact on-disk order (see :mod:`.schema` for types).
 COLUMNS: Tuple[str, ...] = (

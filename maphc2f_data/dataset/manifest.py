@@ -12,10 +12,10 @@ import os
 import platform
 from importlib import metadata as importlib_metadata
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from maphc2f_data.dataset.config import DATA_DIR, MANIFEST_NAME
-from maphc2f_data.dataset.shards import atomic_write_bytes, parse_shard_filename
+from maphc2f_data.dataset.shards import ShardInfo, atomic_write_bytes, parse_shard_filename
 from maphc2f_data.errors import UserError
 
 #: Distributions whose versions the manifest and the card record.
@@ -67,6 +67,28 @@ def write_manifest(out_dir: os.PathLike, manifest: Dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(dumps_manifest(manifest).encode("utf-8"), path)
     return path
+
+
+def category_entry(*, source: str, license: str, pretty_name: str, rows_by_type: Mapping[str, int],
+                   shards: Sequence[ShardInfo]) -> Dict[str, Any]:
+    """A category's entry in ``manifest["categories"]`` (the one place its format is written).
+
+    Parameters
+    ----------
+    source, license, pretty_name : str
+        The source the category came from, its licence and display name.
+    rows_by_type : mapping
+        Defect type -> rows of the category.
+    shards : sequence of ShardInfo
+        The category's shards, in order.
+    """
+    return {
+        "source": source,
+        "license": license,
+        "source_pretty_name": pretty_name,
+        "rows": {kind: int(n) for kind, n in rows_by_type.items()},
+        "shards": [shard.to_dict() for shard in shards],
+    }
 
 
 def listed_shards(manifest: Dict[str, Any]) -> List[Dict[str, Any]]:

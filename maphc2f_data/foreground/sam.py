@@ -33,18 +33,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from maphc2f_data.errors import UserError
 from maphc2f_data.foreground.classical import DEFAULT_CONFIG, frame_contact, tidy_mask
-
-#: SAM variants of segment-anything's registry that this package accepts.
-SAM_MODELS = ("vit_b", "vit_l", "vit_h")
-
-
-def check_sam_model(model_type: str) -> str:
-    """``model_type`` if it names a SAM variant, else UserError listing them."""
-    if model_type not in SAM_MODELS:
-        raise UserError(f"unknown SAM model {model_type!r}; choose from {'|'.join(SAM_MODELS)}")
-    return model_type
+from maphc2f_data.names import SAM_MODELS, check_sam_model
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Segment Anything (SAM) models: safe checkpoint loading and box-prompted masks.
 
 Everything that touches torch or ``segment_anything`` for foreground
-extraction lives here; :mod:`maphc2f_data.foreground.sam` imports this module
-only when a SAM extractor is actually built.
+extraction lives here; :mod:`maphc2f_data.foreground.sam` (the layer above)
+imports this module only when a SAM extractor is actually built, and this
+module never imports the foreground package back.
 
 * :func:`build_sam` builds a ``vit_b`` / ``vit_l`` / ``vit_h`` model with
   segment-anything's own registry and loads weights **without unpickling
@@ -30,7 +31,7 @@ from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
 from maphc2f_data.errors import CheckpointError, UserError
-from maphc2f_data.foreground.sam import SAM_MODELS, check_sam_model
+from maphc2f_data.names import SAM_MODELS, check_sam_model
 
 __all__ = [
     "SAM_MODELS",

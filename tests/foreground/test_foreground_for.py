@@ -173,7 +173,7 @@ def test_no_checkpoint_warns_and_gives_the_classical_extractor():
 def test_bad_model_name_is_a_user_error_listing_the_choices():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # fails before any warning
-        with pytest.raises(UserError, match=r"vit_b\|vit_l\|vit_h"):
+        with pytest.raises(UserError, match="vit_h, vit_l, vit_b"):
             make_extractor(None, "vit_xl")
 
 

@@ -2,8 +2,8 @@
 
 import json
 
-from maphc2f_data.build.report import BuildReport
-from maphc2f_data.build.worker import ShardResult
+from maphc2f_data.builder.report import BuildReport
+from maphc2f_data.builder.worker import ShardResult
 
 
 def _result(index, crack, skipped=(), failures=(), resumed=False, seconds=None):

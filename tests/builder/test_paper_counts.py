@@ -1,6 +1,6 @@
 """The paper's Tables 7-9 as the builder stores them."""
 
-from maphc2f_data.build.paper_counts import (
+from maphc2f_data.builder.paper_counts import (
     DEFECT_TYPES,
     PAPER_COUNTS,
     PAPER_SAMPLES_PER_IMAGE,

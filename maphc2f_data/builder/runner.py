@@ -6,11 +6,11 @@ A runner never changes what a shard contains, only where and when it is made,
 so every runner gives byte-identical shards.
 
 The interface (:class:`Runner`) is small on purpose, so the Ray runner
-(``maphc2f_data.build.ray_runner``, the only module that imports ray) can
+(``maphc2f_data.builder.ray_runner``, the only module that imports ray) can
 implement it with actors that hold the foreground model: ``fn`` is a
 top-level picklable function ``fn(task, context, progress=None)`` and
 ``context`` a small frozen dataclass, so an actor can keep
-:func:`~maphc2f_data.build.worker.worker_resources` alive across tasks.
+:func:`~maphc2f_data.builder.worker.worker_resources` alive across tasks.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import os
 import socket
 from typing import Callable, Iterable, Iterator, Optional, Protocol, runtime_checkable
 
-from maphc2f_data.build.plan import ShardTask
-from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext
+from maphc2f_data.builder.plan import ShardTask
+from maphc2f_data.builder.worker import Progress, ShardResult, WorkerContext
 from maphc2f_data.errors import UserError
 
-#: ``fn(task, context, progress)`` -> ShardResult; :func:`~maphc2f_data.build.worker.build_shard`.
+#: ``fn(task, context, progress)`` -> ShardResult; :func:`~maphc2f_data.builder.worker.build_shard`.
 #: A runner that opens the heavy state itself (the Ray runner's shard workers
 #: with a remote SAM) passes it as a fourth argument, ``resources``.
 ShardFunction = Callable[..., ShardResult]
@@ -93,7 +93,7 @@ class SerialRunner:
 
 
 #: Module and class of the Ray runner; imported only when asked for.
-RAY_RUNNER = ("maphc2f_data.build.ray_runner", "RayRunner")
+RAY_RUNNER = ("maphc2f_data.builder.ray_runner", "RayRunner")
 
 
 def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None, *, serial: bool = False,

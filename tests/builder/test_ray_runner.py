@@ -20,14 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_helpers import run_build  # noqa: E402
 from ray_fixtures import ray_session  # noqa: E402,F401  (the shared session fixture)
 
-from maphc2f_data.build.builder import build, plan_tasks, worker_context  # noqa: E402
-from maphc2f_data.build.plan import BuildConfig  # noqa: E402
-from maphc2f_data.build.runner import make_runner  # noqa: E402
-from maphc2f_data.build.worker import build_shard  # noqa: E402
+from maphc2f_data.builder.driver import build, worker_context  # noqa: E402
+from maphc2f_data.builder.plan import make_plan  # noqa: E402
+from maphc2f_data.builder.plan import BuildConfig  # noqa: E402
+from maphc2f_data.builder.runner import make_runner  # noqa: E402
+from maphc2f_data.builder.worker import build_shard  # noqa: E402
 from maphc2f_data.errors import UserError  # noqa: E402
 
 ray = pytest.importorskip("ray")
-from maphc2f_data.build.ray_runner import (  # noqa: E402
+from maphc2f_data.builder.ray_runner import (  # noqa: E402
     FOREGROUND_ACTOR_CPUS,
     MAX_SHARD_RETRIES,
     PoolSpec,
@@ -37,7 +38,7 @@ from maphc2f_data.build.ray_runner import (  # noqa: E402
     pool_spec,
     wants_gpu,
 )
-from maphc2f_data.build.worker import WorkerContext  # noqa: E402
+from maphc2f_data.builder.worker import WorkerContext  # noqa: E402
 
 # The test functions that Ray ships to actors live in this module, which
 # --import-mode=importlib makes unimportable by name in a worker process.
@@ -140,10 +141,8 @@ def test_one_ray_worker_matches_the_serial_build_and_counts_every_sample_once(ra
     told = []
     # Count progress through the runner directly, then let the builder finish
     # (it finds every shard done and writes manifest and card).
-    from maphc2f_data.build.builder import make_plan
-
     plan = make_plan(config)
-    tasks = plan_tasks(plan)
+    tasks = plan.tasks()
     context = worker_context(config, Path(config.out).resolve())
     with RayRunner(workers=1) as runner:
         results = list(runner.map_shards(tasks, build_shard, context, progress=told.append))
@@ -169,9 +168,7 @@ def _flaky_network(task, context, progress):
 @pytest.mark.ray
 def test_bad_input_fails_at_once_and_flaky_io_is_retried(ray_session, tmp_path):
     items_config = BuildConfig(out=str(tmp_path), **DEMO_CONFIG)
-    from maphc2f_data.build.builder import make_plan
-
-    task = plan_tasks(make_plan(items_config))[0]
+    task = make_plan(items_config).tasks()[0]
     context = WorkerContext(out_dir=str(tmp_path), source="demo", root=None, size=64, png_compression=3)
     with RayRunner(workers=1) as runner:
         with pytest.raises(UserError) as caught:
@@ -233,7 +230,7 @@ def test_a_killed_worker_is_restarted_and_its_shard_redone(ray_session, demo_dat
 
 @pytest.mark.ray
 def test_make_runner_defaults_to_ray_and_serial_is_explicit(ray_session, monkeypatch):
-    from maphc2f_data.build.runner import SerialRunner
+    from maphc2f_data.builder.runner import SerialRunner
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     runner = make_runner()
@@ -289,19 +286,17 @@ def _sam_tasks(tmp_path: Path, name: str):
     foreground cache for it, and the SAM call count would depend on timing."""
     import dataclasses
 
-    from maphc2f_data.build.builder import make_plan
-
     config = BuildConfig(out=str(tmp_path / name), source="demo", categories=("coffee",), count=1, seed=0,
                          size=64, rows_per_shard=12)
     out = Path(config.out).resolve()
     context = dataclasses.replace(worker_context(config, out), sam_checkpoint="tiny-sam (test)",
                                   sam_model="vit_b", device="cpu")
-    return plan_tasks(make_plan(config)), context, out
+    return make_plan(config).tasks(), context, out
 
 
 @pytest.mark.ray
 def test_sam_runs_in_foreground_actors_and_shard_workers_never_load_it(ray_session, tmp_path):
-    from maphc2f_data.build.worker import worker_resources
+    from maphc2f_data.builder.worker import worker_resources
     from maphc2f_data.dataset.shards import iter_rows
 
     tasks, context, out = _sam_tasks(tmp_path, "ray")

@@ -9,20 +9,19 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from fake_trees import make_btad_tree, make_mvtec_tree, make_visa_tree  # noqa: E402
 
-from maphc2f_data.build.paper_counts import PAPER_COUNTS  # noqa: E402
-from maphc2f_data.build.pipeline import build_argv, load_pipeline, main  # noqa: E402
-from maphc2f_data.cli.build import _get_parser, config_from_args  # noqa: E402
+from maphc2f_data.builder.paper_counts import PAPER_COUNTS  # noqa: E402
+from maphc2f_data.builder.pipeline import load_pipeline  # noqa: E402
+from maphc2f_data.cli.pipeline import main  # noqa: E402
 from maphc2f_data.errors import UserError  # noqa: E402
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
 
-def test_demo_pipeline_loads_and_maps_to_cli_options():
+def test_demo_pipeline_loads():
     pipeline = load_pipeline(PIPELINES / "demo.json")
     (config,) = pipeline.configs
     assert (config.source, config.count, config.size, config.seed, config.out) == ("demo", 1, 512, 0, "maphc2f")
-    # The argv form parses back to the same config.
-    assert config_from_args(_get_parser().parse_args(build_argv(config))) == config
+    assert pipeline.with_out("elsewhere").configs[0].out == "elsewhere"
 
 
 def test_paper_pipeline_needs_the_roots(monkeypatch):
@@ -62,7 +61,7 @@ def test_malformed_pipelines_are_user_errors(tmp_path):
 
 
 def test_pipeline_runs_its_builds_into_one_folder_on_one_runner(tmp_path, capsys, monkeypatch):
-    from maphc2f_data.build import runner as runner_module
+    from maphc2f_data.builder import runner as runner_module
 
     made, closed = [], []
     real_make_runner = runner_module.make_runner
@@ -88,3 +87,21 @@ def test_pipeline_runs_its_builds_into_one_folder_on_one_runner(tmp_path, capsys
     # Both builds ran on one runner (one Ray, SAM loaded once), closed once at the end.
     assert len(made) == 1 and closed == made
     assert not (tmp_path / "unused").exists()
+    # The manifest records the pipeline command, not a build command made up for it.
+    assert manifest["command"][:2] == ["maphc2f", "pipeline"]
+
+
+def test_pipeline_runner_never_goes_through_the_build_cli(monkeypatch, tmp_path):
+    """Layers point down: the pipeline calls the library's build(), never cli.build."""
+    import maphc2f_data.cli.build as cli_build
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pipeline re-entered the build CLI")
+
+    monkeypatch.setattr(cli_build, "main", refuse)
+    monkeypatch.setattr(cli_build, "run", refuse)
+    pipeline = tmp_path / "one.json"
+    pipeline.write_text(json.dumps({"settings": {"count": 1, "size": 64},
+                                    "builds": [{"source": "demo", "categories": ["nut"]}]}))
+    assert main([str(pipeline), "--out", str(tmp_path / "ds"), "--no-progress", "--serial"]) == 0
+    assert (tmp_path / "ds" / "manifest.json").is_file()

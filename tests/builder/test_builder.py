@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from build_helpers import DEMO_ARGS, file_states, run_build  # noqa: E402
 from fake_trees import make_folder_tree  # noqa: E402
 
-from maphc2f_data.build.builder import HUB_IGNORE_PATTERNS, push_to_hub  # noqa: E402
+from maphc2f_data.builder.driver import HUB_IGNORE_PATTERNS, push_to_hub  # noqa: E402
 from maphc2f_data.dataset.manifest import read_manifest  # noqa: E402
 from maphc2f_data.dataset.validate import validate_dataset  # noqa: E402
 from maphc2f_data.errors import UserError  # noqa: E402
@@ -234,6 +234,7 @@ def test_push_to_hub_failures_are_one_line_user_errors(demo_dataset, tmp_path, m
 
 
 def test_samples_the_synthesiser_cannot_place_are_reported_not_fatal(tmp_path, monkeypatch, capsys):
+    import maphc2f_data.sampling.sample as sample_path
     import maphc2f_data.synthesis as synthesis
 
     real = synthesis.synthesize
@@ -244,7 +245,7 @@ def test_samples_the_synthesiser_cannot_place_are_reported_not_fatal(tmp_path, m
             raise synthesis.SynthesisError("could not place a deformation anomaly after 8 attempt(s): no room")
         return real(kind, image, foreground, seed, **overrides)
 
-    monkeypatch.setattr(synthesis, "synthesize", no_deformations)
+    monkeypatch.setattr(sample_path, "synthesize", no_deformations)
     out = tmp_path / "out"
     assert run_build(out, "--categories", "nut") == 0
     text = capsys.readouterr().out

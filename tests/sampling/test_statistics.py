@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from maphc2f_data.build.metrics import anomaly_area, contrast, on_foreground, srgb_to_lab
+from maphc2f_data.sampling.statistics import anomaly_area, contrast, on_foreground, srgb_to_lab
 
 
 def test_area_is_the_mask_fraction():

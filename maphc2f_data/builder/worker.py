@@ -1,4 +1,4 @@
-"""The shard worker: turn one :class:`~maphc2f_data.build.plan.ShardTask`
+"""The shard worker: turn one :class:`~maphc2f_data.builder.plan.ShardTask`
 into one Parquet shard.
 
 :func:`build_shard` is a top-level function of ``(task, context)`` so any
@@ -22,9 +22,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from maphc2f_data.build.plan import ShardTask
-from maphc2f_data.build.sample import StageTimes, make_row, resize_square
-from maphc2f_data.build.paper_counts import DEFECT_TYPES
+from maphc2f_data.builder.plan import ShardTask
+from maphc2f_data.dataset.shards import ShardInfo
+from maphc2f_data.builder.rows import make_row
+from maphc2f_data.sampling import StageTimes, load_square
+from maphc2f_data.synthesis import DEFECT_TYPES
 from maphc2f_data.errors import CorruptImageError
 
 #: ``progress(n)`` is told after every ``n`` finished (or given up) samples.
@@ -95,6 +97,8 @@ class ShardResult:
         Stage -> seconds spent on this shard (empty when resumed).
     resumed : bool
         True when the shard was already on disk with the same plan hash.
+    split : str
+        The task's split.
     """
 
     category: str
@@ -109,15 +113,18 @@ class ShardResult:
     failures: Tuple[Dict[str, Any], ...] = ()
     seconds: Dict[str, float] = field(default_factory=dict)
     resumed: bool = False
+    split: str = "train"
 
     @property
     def rows(self) -> int:
         return sum(self.rows_by_type.values())
 
-    def manifest_entry(self) -> Dict[str, Any]:
-        """The shard's entry in ``manifest.json``."""
-        return {"path": self.path, "split": "train", "category": self.category, "rows": self.rows,
-                "sha256": self.sha256, "node": self.node}
+    def shard_info(self) -> ShardInfo:
+        """The shard as the manifest lists it (only for shards with rows)."""
+        if self.sha256 is None:
+            raise ValueError(f"{self.path} has no rows and no file; it is not listed in the manifest")
+        return ShardInfo(path=self.path, split=self.split, category=self.category, rows=self.rows,
+                         sha256=self.sha256, node=self.node)
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ def _result_from_metadata(task: ShardTask, metadata: Dict[str, Any], sha256: Opt
         sha256=sha256,
         skipped_images=tuple(metadata.get("skipped_images", ())),
         failures=tuple(metadata.get("failures", ())),
-        resumed=True,
+        resumed=True, split=task.split,
     )
 
 
@@ -292,7 +299,7 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
             group = list(group)
             try:
                 with times.timed("load"):
-                    image = resize_square(res.source.load_image(item), context.size)
+                    image = load_square(res.source, item, context.size)
             except CorruptImageError as exc:
                 skipped.append({"source_image": item.path, "reason": _without_root(str(exc), context.root),
                                 "samples": len(group)})
@@ -325,5 +332,5 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
     return ShardResult(
         category=task.category, index=task.index, total=task.total, path=task.relpath,
         planned=len(task.samples), rows_by_type=rows_by_type, sha256=sha256,
-        skipped_images=tuple(skipped), failures=tuple(failures), seconds=times.as_dict(),
+        skipped_images=tuple(skipped), failures=tuple(failures), seconds=times.as_dict(), split=task.split,
     )

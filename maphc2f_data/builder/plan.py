@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from maphc2f_data import __version__
-from maphc2f_data.build.paper_counts import (
-    DEFECT_TYPES,
+from maphc2f_data.builder.paper_counts import (
     PAPER_COUNTS,
     PAPER_SAMPLES_PER_IMAGE,
     paper_train_images,
 )
 from maphc2f_data.errors import UserError
+from maphc2f_data.names import SAM_MODELS
+from maphc2f_data.synthesis import DEFECT_TYPES
 from maphc2f_data.sources.base import Source, SourceImage
 
 #: Version tag mixed into sample ids/seeds and plan hashes; bump it only when
@@ -53,7 +54,6 @@ PLAN_VERSION = "maphc2f-sample-v1"
 MIN_SIZE = 32
 #: Reference image side for :data:`maphc2f_data.dataset.config.MAX_ROWS_PER_SHARD`.
 REFERENCE_SIZE = 512
-SAM_MODELS = ("vit_h", "vit_l", "vit_b")
 
 Count = Union[str, int]
 
@@ -314,16 +314,26 @@ class BuildPlan:
     warnings : tuple of str
         Things the user should know (train-image counts differing from the
         paper's, paper categories missing from the tree).
+    source : Source or None
+        The opened source the plan was made from.
     """
 
     config: BuildConfig
     count: Count
     categories: Mapping[str, CategoryPlan]
     warnings: Tuple[str, ...] = field(default=())
+    source: Optional[Source] = field(default=None, compare=False, repr=False)
 
     @property
     def total(self) -> int:
         return sum(len(plan.samples) for plan in self.categories.values())
+
+    def tasks(self) -> List["ShardTask"]:
+        """Every shard task of the plan, by category then index."""
+        config = self.config
+        rows = config.rows_per_shard or default_rows_per_shard(config.size)
+        fingerprint = bytes_fingerprint(config)
+        return [task for plan in self.categories.values() for task in shard_tasks(plan, rows, fingerprint)]
 
     def summary(self) -> Dict[str, object]:
         """``{"total": int, "categories": {cat: {"source", "source_images",
@@ -370,16 +380,28 @@ def plan_category(source_name: str, category: str, items: Sequence[SourceImage],
                         samples=tuple(sample for _, sample in keyed))
 
 
-def plan_build(source: Source, config: BuildConfig) -> BuildPlan:
-    """Plan every sample of ``config`` over ``source``.
+def make_plan(config: BuildConfig, source: Optional[Source] = None) -> BuildPlan:
+    """Check ``config`` and plan every sample of it (what ``--dry-run`` prints).
+
+    Parameters
+    ----------
+    config : BuildConfig
+    source : Source, optional
+        The opened source of ``config``; by default
+        ``get_source(config.source, config.root)``, opened after the options
+        are checked.
 
     Raises
     ------
     UserError
-        Bad options, unknown categories, or a category the paper's tables do
-        not list under ``--count paper``.
+        Bad options, source or layout, unknown categories, or a category the
+        paper's tables do not list under ``--count paper``.
     """
     check_config(config)
+    if source is None:
+        from maphc2f_data.sources import get_source
+
+        source = get_source(config.source, config.root)
     count = resolve_count(config)
     available = list(source.categories())
     warnings: List[str] = []
@@ -424,7 +446,7 @@ def plan_build(source: Source, config: BuildConfig) -> BuildPlan:
                     "counts stay exact, images repeat round-robin"
                 )
         categories[name] = plan
-    return BuildPlan(config=config, count=count, categories=categories, warnings=tuple(warnings))
+    return BuildPlan(config=config, count=count, categories=categories, warnings=tuple(warnings), source=source)
 
 
 # -- shards --------------------------------------------------------------
@@ -444,6 +466,9 @@ class ShardTask:
     plan_hash : str
         sha256 hex of the samples and the bytes-affecting settings; stored in
         the shard so a restart can tell a finished identical shard.
+    split : str
+        Split the shard belongs to; builds write "train" (``maphc2f splits``
+        makes validation shards later).
     """
 
     category: str
@@ -451,17 +476,20 @@ class ShardTask:
     total: int
     samples: Tuple[PlannedSample, ...]
     plan_hash: str
+    split: str = "train"
 
     @property
     def filename(self) -> str:
         from maphc2f_data.dataset.shards import shard_filename
 
-        return shard_filename("train", self.index, self.total)
+        return shard_filename(self.split, self.index, self.total)
 
     @property
     def relpath(self) -> str:
         """POSIX path of the shard relative to the output folder."""
-        return f"data/{self.category}/{self.filename}"
+        from maphc2f_data.dataset.config import DATA_DIR
+
+        return f"{DATA_DIR}/{self.category}/{self.filename}"
 
 
 def plan_hash(samples: Sequence[PlannedSample], fingerprint: Mapping[str, object]) -> str:

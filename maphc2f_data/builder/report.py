@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping
 
-from maphc2f_data.build.paper_counts import DEFECT_TYPES
-from maphc2f_data.build.sample import STAGES
-from maphc2f_data.build.worker import ShardResult
+from maphc2f_data.builder.worker import ShardResult
+from maphc2f_data.sampling import STAGES
+from maphc2f_data.synthesis import DEFECT_TYPES
 
 REPORT_NAME = "build_report.json"
 

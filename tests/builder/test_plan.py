@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from fake_trees import make_btad_tree, make_mvtec_tree, make_visa_tree  # noqa: E402
 
-from maphc2f_data.build.paper_counts import DEFECT_TYPES, PAPER_COUNTS  # noqa: E402
-from maphc2f_data.build.plan import (  # noqa: E402
+from maphc2f_data.builder.paper_counts import DEFECT_TYPES, PAPER_COUNTS  # noqa: E402
+from maphc2f_data.builder.plan import (  # noqa: E402
     BuildConfig,
     bytes_fingerprint,
     check_config,
     default_rows_per_shard,
     derive_sample,
     parse_count,
-    plan_build,
+    make_plan,
     plan_category,
     plan_hash,
     resolve_count,
@@ -155,14 +155,14 @@ def test_bad_options_are_user_errors(change, match):
 
 def test_demo_plan_with_count_n_and_categories():
     source = get_source("demo")
-    plan = plan_build(source, BuildConfig(source="demo", count=2, categories=("nut", "brick", "nut")))
+    plan = make_plan(BuildConfig(source="demo", count=2, categories=("nut", "brick", "nut")))
     assert list(plan.categories) == ["brick", "nut"]
     n = plan.categories["nut"].source_images
     assert plan.summary()["categories"]["nut"] == {"source": "demo", "source_images": n,
                                                    "crack": 2 * n, "corrosion": 2 * n, "deformation": 2 * n}
     assert plan.total == 2 * 3 * 2 * n
     with pytest.raises(UserError, match="unknown category.*valid:"):
-        plan_build(source, BuildConfig(source="demo", categories=("nut", "teapot")))
+        make_plan(BuildConfig(source="demo", categories=("nut", "teapot")))
 
 
 # -- the paper's composition on fake trees ----------------------------------
@@ -182,7 +182,7 @@ def paper_trees(tmp_path_factory):
 def test_paper_plan_reproduces_tables_7_to_9_exactly(paper_trees):
     total = 0
     for name, root in paper_trees.items():
-        plan = plan_build(get_source(name, root), BuildConfig(source=name, root=str(root), count="paper"))
+        plan = make_plan(BuildConfig(source=name, root=str(root), count="paper"))
         summary = plan.summary()
         assert set(summary["categories"]) == set(PAPER_COUNTS[name])
         for category, entry in summary["categories"].items():
@@ -197,7 +197,7 @@ def test_paper_plan_reproduces_tables_7_to_9_exactly(paper_trees):
 
 def test_paper_plan_btad_03_has_998_deformations(paper_trees):
     root = paper_trees["btad"]
-    plan = plan_build(get_source("btad", root), BuildConfig(source="btad", root=str(root), categories=("03",)))
+    plan = make_plan(BuildConfig(source="btad", root=str(root), categories=("03",)))
     assert plan.summary() == {"total": 2998, "categories": {"03": {
         "source": "btad", "source_images": 2, "crack": 1000, "corrosion": 1000, "deformation": 998}}}
     kinds = [s.defect_type for s in plan.categories["03"].samples]

@@ -3,9 +3,9 @@
 
 import pytest
 
-from maphc2f_data.build.plan import BuildConfig, plan_category, shard_tasks
-from maphc2f_data.build.runner import Runner, SerialRunner, make_runner
-from maphc2f_data.build.worker import ShardResult, WorkerContext
+from maphc2f_data.builder.plan import BuildConfig, plan_category, shard_tasks
+from maphc2f_data.builder.runner import Runner, SerialRunner, make_runner
+from maphc2f_data.builder.worker import ShardResult, WorkerContext
 from maphc2f_data.errors import UserError
 from maphc2f_data.sources.base import SourceImage
 

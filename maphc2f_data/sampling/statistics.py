@@ -1,4 +1,4 @@
-"""Per-sample physics and difficulty figures stored with every row.
+"""Per-sample figures stored with every row (sample statistics, not evaluation metrics).
 
 They let users stratify the dataset and build curricula: how large the anomaly
 is, how much of it lies on the object, and how visible it is.

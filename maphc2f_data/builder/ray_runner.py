@@ -1,7 +1,7 @@
 """Run a build's shard tasks on Ray: embedded on one machine, or on a cluster.
 
 This is the only module of the package that imports ``ray``; the builder
-reaches it through :func:`maphc2f_data.build.runner.make_runner`.
+reaches it through :func:`maphc2f_data.builder.runner.make_runner`.
 
 Where Ray runs
     ``RayRunner()`` with no address (and no ``RAY_ADDRESS``) starts an
@@ -93,9 +93,9 @@ import numpy as np
 import ray
 import ray.exceptions
 
-from maphc2f_data.build.plan import ShardTask
-from maphc2f_data.build.runner import ShardFunction
-from maphc2f_data.build.worker import Progress, ShardResult, WorkerContext, open_extractor, worker_resources
+from maphc2f_data.builder.plan import ShardTask
+from maphc2f_data.builder.runner import ShardFunction
+from maphc2f_data.builder.worker import Progress, ShardResult, WorkerContext, open_extractor, worker_resources
 from maphc2f_data.errors import UserError
 
 #: Share of the cluster's logical CPUs the pool may reserve; the rest stays
@@ -601,7 +601,7 @@ class RayRunner:
         tasks : iterable of ShardTask
         fn : callable
             Top-level picklable ``fn(task, context, progress)``
-            (:func:`~maphc2f_data.build.worker.build_shard`).
+            (:func:`~maphc2f_data.builder.worker.build_shard`).
         context : WorkerContext
         progress : callable, optional
             Told ``n`` as samples finish (polled from the actors about once a

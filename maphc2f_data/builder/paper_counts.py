@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Dict, Mapping
 
-#: Defect types in the order the dataset's ClassLabel uses.
-DEFECT_TYPES = ("crack", "corrosion", "deformation")
+from maphc2f_data.synthesis import DEFECT_TYPES
 
 
 def _same(count: int) -> Dict[str, int]:
-    return {"crack": count, "corrosion": count, "deformation": count}
+    """Every defect type with the same count (Tables 7 and 8 list one per category)."""
+    return {kind: count for kind in DEFECT_TYPES}
 
 
 #: Table 7, MVTec AD (15 categories); the three types share one count.

@@ -31,21 +31,17 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from maphc2f_data import __version__
-from maphc2f_data.build.paper_counts import DEFECT_TYPES
-from maphc2f_data.build.plan import (
+from maphc2f_data.synthesis import DEFECT_TYPES
+from maphc2f_data.builder.plan import (
     BuildConfig,
     BuildPlan,
     ShardTask,
-    bytes_fingerprint,
-    check_config,
-    default_rows_per_shard,
     effective_png_compression,
-    plan_build,
-    shard_tasks,
+    make_plan,
 )
-from maphc2f_data.build.report import BuildReport, planned_counts
-from maphc2f_data.build.runner import Runner
-from maphc2f_data.build.worker import ShardResult, WorkerContext, build_shard, finished_shard
+from maphc2f_data.builder.report import BuildReport, planned_counts
+from maphc2f_data.builder.runner import Runner
+from maphc2f_data.builder.worker import ShardResult, WorkerContext, build_shard, finished_shard
 from maphc2f_data.errors import CheckpointError, UserError
 
 #: Files ``--push-to-hub`` never uploads: build caches, temporary files, the
@@ -131,7 +127,7 @@ def remove_unplanned_shards(out: Path, category: str, keep: Sequence[str]) -> Li
     rows per shard its old ``-of-M`` files (and any validation shards of an
     earlier ``maphc2f splits``) would otherwise duplicate rows.
     """
-    from maphc2f_data.build.worker import EMPTY_SHARD_DIR
+    from maphc2f_data.builder.worker import EMPTY_SHARD_DIR
     from maphc2f_data.dataset.config import DATA_DIR
 
     removed = []
@@ -200,19 +196,20 @@ def check_compatible(existing: Optional[Dict[str, Any]], config: BuildConfig, pl
 
 def _category_entry(source: Any, results: Sequence[ShardResult]) -> Dict[str, Any]:
     from maphc2f_data.dataset.config import SOURCE_LICENSES, SOURCE_PRETTY_NAMES
+    from maphc2f_data.dataset.manifest import category_entry
 
     rows = {kind: 0 for kind in DEFECT_TYPES}
     for result in results:
         for kind, n in result.rows_by_type.items():
             rows[kind] += int(n)
-    return {
-        "source": source.name,
-        "license": getattr(source, "license", None) or SOURCE_LICENSES.get(source.name, "unknown"),
-        "source_pretty_name": getattr(source, "pretty_name", None) or SOURCE_PRETTY_NAMES.get(source.name, source.name),
-        "rows": rows,
-        "shards": [result.manifest_entry() for result in sorted(results, key=lambda r: r.index)
-                   if result.sha256 is not None],
-    }
+    return category_entry(
+        source=source.name,
+        license=getattr(source, "license", None) or SOURCE_LICENSES.get(source.name, "unknown"),
+        pretty_name=getattr(source, "pretty_name", None) or SOURCE_PRETTY_NAMES.get(source.name, source.name),
+        rows_by_type=rows,
+        shards=[result.shard_info() for result in sorted(results, key=lambda r: r.index)
+                if result.sha256 is not None],
+    )
 
 
 def merge_manifest(existing: Optional[Dict[str, Any]], config: BuildConfig, plan: BuildPlan, source: Any,
@@ -257,14 +254,6 @@ def merge_manifest(existing: Optional[Dict[str, Any]], config: BuildConfig, plan
 # -- the build -----------------------------------------------------------
 
 
-def make_plan(config: BuildConfig) -> BuildPlan:
-    """Check ``config``, open its source and plan it (what ``--dry-run`` prints)."""
-    from maphc2f_data.sources import get_source
-
-    check_config(config)
-    return plan_build(get_source(config.source, config.root), config)
-
-
 def worker_context(config: BuildConfig, out: Path) -> WorkerContext:
     """The :class:`WorkerContext` of ``config`` writing into ``out``."""
     return WorkerContext(
@@ -277,14 +266,6 @@ def worker_context(config: BuildConfig, out: Path) -> WorkerContext:
         sam_model=config.sam_model,
         device=config.device,
     )
-
-
-def plan_tasks(plan: BuildPlan) -> List[ShardTask]:
-    """Every shard task of ``plan``, by category then index."""
-    config = plan.config
-    rows = config.rows_per_shard or default_rows_per_shard(config.size)
-    fingerprint = bytes_fingerprint(config)
-    return [task for name in plan.categories for task in shard_tasks(plan.categories[name], rows, fingerprint)]
 
 
 def split_finished(tasks: Sequence[ShardTask], out: Path, existing: Optional[Dict[str, Any]], log
@@ -351,15 +332,13 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         written or removed.
     """
     from maphc2f_data.dataset.manifest import read_manifest
-    from maphc2f_data.sources import get_source
 
     log = log or (lambda message: print(f"maphc2f-build: warning: {message}", file=sys.stderr))
     started = time.perf_counter()
-    check_config(config)
+    plan = make_plan(config)
+    source = plan.source
     out = Path(config.out).expanduser().resolve()
     check_output_dir(out)
-    source = get_source(config.source, config.root)
-    plan = plan_build(source, config)
     if config.sam_checkpoint and not Path(config.sam_checkpoint).expanduser().is_file():
         raise CheckpointError(f"SAM checkpoint not found: {config.sam_checkpoint}")
     for message in plan.warnings:
@@ -368,10 +347,10 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         log(NO_SAM_MESSAGE)
     existing = read_manifest(out) if out.is_dir() else None
     check_compatible(existing, config, plan)
-    tasks = plan_tasks(plan)
+    tasks = plan.tasks()
     own_runner = runner is None
     if runner is None:
-        from maphc2f_data.build.runner import make_runner
+        from maphc2f_data.builder.runner import make_runner
 
         runner = make_runner()
     report = BuildReport(out_dir=str(out), source=config.source, runner=runner.name,

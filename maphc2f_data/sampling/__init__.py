@@ -1,0 +1,23 @@
+"""The one sample path: normal image -> synthetic anomaly -> refined sample.
+
+Builds (the shard worker), ``maphc2f preview --source``, the Python API and
+online training augmentation all make samples through :func:`make_sample`,
+with one resize rule (:func:`resize_square`), so a preview shows exactly what
+a build writes and refinement plugs in at one place.
+
+* :mod:`.sample` - load and resize, synthesise, refine, measure;
+* :mod:`.statistics` - per-sample figures stored with every row (anomaly
+  area, share on the foreground, CIEDE2000 contrast).
+"""
+
+from maphc2f_data.sampling.sample import (
+    STAGES,
+    Sample,
+    StageTimes,
+    load_square,
+    make_sample,
+    params_json,
+    resize_square,
+)
+
+__all__ = ["STAGES", "Sample", "StageTimes", "load_square", "make_sample", "params_json", "resize_square"]

@@ -1,0 +1,185 @@
+"""Making one sample: load and resize, synthesise, refine, measure.
+
+Every image is resized to a ``size x size`` square (the aspect ratio is not
+kept), with ``cv2.INTER_AREA`` when it loses pixels and ``cv2.INTER_CUBIC``
+when it gains them, so rows of one dataset always share one shape and a
+preview shows the pixels a build writes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, ContextManager, Dict, Iterator, Mapping, Optional
+
+import cv2
+import numpy as np
+
+from maphc2f_data.refine import IdentityRefiner, Refiner, check_refined
+from maphc2f_data.sampling import statistics
+from maphc2f_data.synthesis import synthesize
+
+#: The refiner of samples made without one.
+IDENTITY = IdentityRefiner()
+
+#: Stages whose time a build accumulates per shard and sums in its report:
+#: load and foreground (per source image), then per sample synthesis, refine
+#: (the npcF/npcF++ models), metrics (the statistics), encode and write.
+STAGES = ("load", "foreground", "synthesis", "refine", "metrics", "encode", "write")
+
+
+class StageTimes:
+    """Seconds spent per stage, accumulated with :meth:`timed`."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {stage: 0.0 for stage in STAGES}
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def as_dict(self) -> Dict[str, float]:
+        return dict(self.seconds)
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize ``image`` to ``size x size`` (the package's one resize rule).
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W, 3)
+    size : int
+
+    Returns
+    -------
+    ndarray of uint8, shape (size, size, 3)
+        ``image`` itself when it already has that shape.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    height, width = image.shape[:2]
+    if (height, width) == (size, size):
+        return np.ascontiguousarray(image)
+    shrinking = height * width > size * size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+    return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def load_square(source: Any, item: Any, size: int) -> np.ndarray:
+    """``item``'s image from ``source``, resized by :func:`resize_square`.
+
+    Raises
+    ------
+    CorruptImageError
+        The file cannot be decoded.
+    """
+    return resize_square(source.load_image(item), size)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One synthetic anomaly, ready to be stored or shown.
+
+    Attributes
+    ----------
+    image : ndarray of uint8, shape (H, W, 3)
+        The (refined) anomalous image.
+    mask : ndarray of bool, shape (H, W)
+        The anomaly label (refinement never changes it).
+    defect_type : str
+    seed : int
+    params : dict
+        Every sampled parameter; ``synthesize(defect_type, normal, fg, seed,
+        **params)`` re-creates the raw image.
+    stage : str
+        ``"raw"`` or the refiner's stage.
+    anomaly_area, on_foreground, contrast : float or None
+        :mod:`.statistics` of the sample; None when made with ``measure=False``.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    defect_type: str
+    seed: int
+    params: Dict[str, Any]
+    stage: str
+    anomaly_area: Optional[float] = None
+    on_foreground: Optional[float] = None
+    contrast: Optional[float] = None
+
+
+def make_sample(image: np.ndarray, foreground: np.ndarray, kind: str, seed: int, *,
+                refiner: Optional[Refiner] = None, measure: bool = True, times: Optional[StageTimes] = None,
+                **overrides: Any) -> Sample:
+    """Synthesise, refine and measure one anomaly on a prepared image.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W, 3)
+        The normal image, already resized (:func:`load_square`).
+    foreground : ndarray of bool, shape (H, W)
+        Object mask the anomaly is confined to.
+    kind : str
+        A registered anomaly type (:data:`maphc2f_data.synthesis.DEFECT_TYPES`).
+    seed : int
+        Non-negative sample seed.
+    refiner : Refiner, optional
+        Applied to the raw anomaly; default :class:`IdentityRefiner` (stage "raw").
+    measure : bool
+        Compute the statistics (CIEDE2000 contrast costs ~8 ms at 512 px;
+        online augmentation can skip it).
+    times : StageTimes, optional
+        Accumulates synthesis, refine and metrics time (builds report them).
+    **overrides
+        Fixed synthesis parameters (e.g. a row's ``params``).
+
+    Returns
+    -------
+    Sample
+
+    Raises
+    ------
+    SynthesisError
+        No anomaly could be placed.
+    """
+    refiner = IDENTITY if refiner is None else refiner
+
+    def timed(stage: str) -> ContextManager[None]:
+        return times.timed(stage) if times is not None else nullcontext()
+
+    with timed("synthesis"):
+        raw = synthesize(kind, image, foreground, seed, **overrides)
+    with timed("refine"):
+        refined = check_refined(refiner, refiner.refine(image, raw.image, raw.mask), raw.image)
+    figures: Dict[str, Optional[float]] = {"anomaly_area": None, "on_foreground": None, "contrast": None}
+    if measure:
+        with timed("metrics"):
+            figures = {
+                "anomaly_area": statistics.anomaly_area(raw.mask),
+                "on_foreground": statistics.on_foreground(raw.mask, foreground),
+                "contrast": statistics.contrast(image, refined, raw.mask),
+            }
+    return Sample(image=refined, mask=raw.mask, defect_type=kind, seed=int(seed), params=raw.params,
+                  stage=refiner.stage, **figures)
+
+
+def _json_default(value: Any) -> Any:
+    # Synthesisers may leave numpy scalars or arrays in params.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"params value of type {type(value).__name__} is not JSON-serialisable")
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """``params`` as compact JSON with sorted keys (byte-stable)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_json_default,
+                      allow_nan=False)

@@ -1,0 +1,105 @@
+"""The one sample path: builds, previews and the API make the same pixels."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from maphc2f_data.dataset.png import decode_png, encode_png
+from maphc2f_data.foreground import foreground_for
+from maphc2f_data.sampling import StageTimes, load_square, make_sample, params_json, resize_square
+from maphc2f_data.sources import get_source
+from maphc2f_data.synthesis import DEFECT_TYPES, synthesize
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "builder"))
+from build_helpers import run_build  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nut_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample-path") / "maphc2f"
+    assert run_build(out, "--categories", "nut") == 0
+    return out
+
+
+def test_make_sample_reproduces_every_built_row(nut_build):
+    source = get_source("demo")
+    items = {item.path: item for item in source.train_images("nut")}
+    rows = [row for path in sorted((nut_build / "data").rglob("*.parquet")) for row in pq.read_table(path).to_pylist()]
+    assert len(rows) == 3 * len(items)
+    for row in rows:
+        image = load_square(source, items[row["source_image"]], 64)
+        foreground, method = foreground_for(source, items[row["source_image"]], image, None)
+        made = make_sample(image, foreground, DEFECT_TYPES[row["defect_type"]], row["seed"])
+        assert encode_png(made.image) == encode_png(decode_png(row["image"]["bytes"]))
+        assert np.array_equal(made.mask, decode_png(row["mask"]["bytes"]) > 0)
+        assert params_json(made.params) == row["params"]
+        assert (made.stage, made.contrast, made.anomaly_area) == (row["stage"], row["contrast"], row["anomaly_area"])
+        assert method == row["foreground_method"]
+
+
+def test_preview_goes_through_the_sample_path(monkeypatch):
+    import maphc2f_data.sampling as sampling
+    from maphc2f_data.preview import preview_source
+
+    calls = []
+    real = sampling.make_sample
+
+    def spy(image, foreground, kind, seed, **kwargs):
+        calls.append((image.shape, kind))
+        return real(image, foreground, kind, seed, **kwargs)
+
+    monkeypatch.setattr(sampling, "make_sample", spy)
+    preview_source(get_source("demo"), ["nut", "brick"], size=64)
+    assert calls == [((64, 64, 3), kind) for _ in range(2) for kind in DEFECT_TYPES]
+
+
+def test_refiner_output_and_stage_are_used():
+    class Invert:
+        stage = "npcf"
+        fingerprint = {"weights": "test"}
+
+        def refine(self, normal, raw, mask):
+            return 255 - raw
+
+    image = get_source("demo").load_image(get_source("demo").train_images("nut")[0])
+    image = resize_square(image, 64)
+    foreground = np.ones((64, 64), bool)
+    made = make_sample(image, foreground, "crack", 3, refiner=Invert())
+    raw = synthesize("crack", image, foreground, 3)
+    assert made.stage == "npcf" and np.array_equal(made.image, 255 - raw.image)
+    assert np.array_equal(made.mask, raw.mask)
+
+
+def test_refiner_with_a_wrong_shape_is_a_bug_not_silence():
+    class Broken:
+        stage = "npcf"
+        fingerprint = {}
+
+        def refine(self, normal, raw, mask):
+            return raw[:-1]
+
+    image = np.full((32, 32, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="returned"):
+        make_sample(image, np.ones((32, 32), bool), "crack", 1, refiner=Broken())
+
+
+def test_measure_false_skips_the_statistics_and_times_are_recorded():
+    image = np.full((32, 32, 3), 128, np.uint8)
+    times = StageTimes()
+    made = make_sample(image, np.ones((32, 32), bool), "corrosion", 2, measure=False, times=times)
+    assert made.contrast is None and made.anomaly_area is None
+    assert times.seconds["synthesis"] > 0 and times.seconds["metrics"] == 0
+
+
+def test_resize_square_rule():
+    wide = np.zeros((40, 80, 3), np.uint8)
+    assert resize_square(wide, 32).shape == (32, 32, 3)
+    same = np.zeros((32, 32, 3), np.uint8)
+    assert resize_square(same, 32) is not None and resize_square(same, 32).shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="uint8"):
+        resize_square(np.zeros((8, 8), np.float32), 4)
