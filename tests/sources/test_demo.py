@@ -165,3 +165,16 @@ def test_unknown_mask_paths_and_categories_are_user_errors(source):
         source.train_images("screw")
     with pytest.raises(UserError):
         source.resolve("nut/train/good/000.png")
+
+
+def test_package_reexports_the_public_api():
+    from maphc2f_data.sources.demo import source as source_module
+
+    expected = {
+        "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
+        "TEST_GOOD_PER_CATEGORY", "TEST_PER_DEFECT", "TEXTURE_CATEGORIES", "TRAIN_PER_CATEGORY",
+        "DemoImage", "DemoSource", "image_path", "mask_path", "parse_image_path", "parse_mask_path",
+        "render_demo_image",
+    }
+    assert set(demo.__all__) == expected
+    assert all(getattr(demo, name) is getattr(source_module, name) for name in expected)

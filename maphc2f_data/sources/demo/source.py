@@ -1,0 +1,223 @@
+"""The demo source: :class:`DemoSource` and :func:`render_demo_image`.
+
+Like MVTec AD, every category has a ``train`` split (normal images only; the
+dataset is built from these) and a ``test`` split of normal and defective
+images with ground-truth masks. A test image is a normal image from
+:mod:`.scenes` with a defect from :mod:`.defects`, each drawn from a fixed
+per-image seed. Rendering costs a few milliseconds per image.
+
+The constants users rely on (:data:`CATEGORIES`, :data:`DEFECTS`, the image
+counts, ...) live in :mod:`.constants` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from maphc2f_data.errors import UserError
+from maphc2f_data.sources.base import Source, SourceImage, register_source
+from maphc2f_data.sources.demo.constants import (
+    CATEGORIES,
+    DEFECTS,
+    IMAGE_SIZE,
+    PHOTO_CATEGORIES,
+    RENDERED_CATEGORIES,
+    TEST_GOOD_PER_CATEGORY,
+    TEST_PER_DEFECT,
+    TEXTURE_CATEGORIES,
+    TRAIN_PER_CATEGORY,
+)
+from maphc2f_data.sources.demo.defects import _DEFECT_MAKERS, _DEFECT_TRIES, _MIN_DEFECT_PIXELS
+from maphc2f_data.sources.demo.paths import (
+    _check_category,
+    _check_image_key,
+    image_path,
+    mask_path,
+    parse_image_path,
+    parse_mask_path,
+)
+from maphc2f_data.sources.demo.scenes import _category_index, _render_normal
+
+# Variant numbers (second seed word) of test images, far from the train ones.
+_TEST_GOOD_VARIANT = 100
+_TEST_DEFECT_VARIANT = 200
+
+
+@dataclass(frozen=True)
+class DemoImage:
+    """One rendered demo image (arrays are read-only; copy before editing).
+
+    Attributes
+    ----------
+    image : ndarray of uint8, shape (512, 512, 3)
+        RGB image.
+    clean : ndarray of uint8, shape (512, 512, 3)
+        The same image before the defect was applied (``image`` for normals).
+    foreground : ndarray of bool, shape (512, 512), or None
+        Exact object mask of rendered categories (a missing piece is removed
+        from it); None for photographs.
+    defect_mask : ndarray of bool, shape (512, 512), or None
+        Ground-truth defect mask; None for normal images.
+    """
+
+    image: np.ndarray
+    clean: np.ndarray
+    foreground: Optional[np.ndarray]
+    defect_mask: Optional[np.ndarray]
+
+
+def _variant(split: str, defect: str, index: int) -> int:
+    """Second seed word of an image: the train index, or a test-only number."""
+    if split == "train":
+        return index
+    if defect == "good":
+        return _TEST_GOOD_VARIANT + index
+    return _TEST_DEFECT_VARIANT + 10 * DEFECTS.index(defect) + index
+
+
+@functools.lru_cache(maxsize=16)
+def render_demo_image(category: str, split: str, defect: str, index: int) -> DemoImage:
+    """Render one demo image (deterministic; cached; arrays read-only).
+
+    Parameters
+    ----------
+    category : str
+        One of :data:`CATEGORIES`.
+    split : {"train", "test"}
+    defect : str
+        ``"good"`` or, in the test split, one of :data:`DEFECTS`.
+    index : int
+        Image number within (category, split, defect).
+
+    Returns
+    -------
+    DemoImage
+
+    Raises
+    ------
+    UserError
+        The key names no demo image.
+    """
+    _check_image_key(category, split, defect, index, path=image_path(category, split, defect, index))
+    variant = _variant(split, defect, index)
+    clean, foreground, backdrop = _render_normal(category, variant)
+    if defect == "good":
+        return DemoImage(image=clean, clean=clean, foreground=foreground, defect_mask=None)
+    rng = np.random.default_rng([_category_index(category), variant, 1])
+    maker = _DEFECT_MAKERS[defect]
+    for _ in range(_DEFECT_TRIES):
+        image, mask, defect_foreground = maker(clean, foreground, backdrop, category, rng)
+        if int(mask.sum()) >= _MIN_DEFECT_PIXELS:
+            break
+    else:  # pragma: no cover - every maker centres its defect on the object
+        raise RuntimeError(f"could not place a {defect} defect on {category} image {index}")
+    for array in (image, mask, defect_foreground):
+        if array is not None:
+            array.setflags(write=False)
+    return DemoImage(image=image, clean=clean, foreground=defect_foreground, defect_mask=mask)
+
+
+def _copy(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return None if array is None else array.copy()
+
+
+@register_source
+class DemoSource(Source):
+    """Built-in images that need no download (scikit-image photos + rendered objects).
+
+    Parameters
+    ----------
+    root : path, optional
+        Ignored: the demo has no files (accepted so every source is built the
+        same way).
+
+    Examples
+    --------
+    >>> source = DemoSource()
+    >>> item = source.train_images("nut")[0]
+    >>> item.path
+    'nut/train/good/000.png'
+    >>> source.load_image(item).shape
+    (512, 512, 3)
+    """
+
+    name = "demo"
+    license = (
+        "CC0-1.0 (scikit-image photos brick, grass, gravel, coffee; rendered objects) / "
+        "no known copyright restrictions (coins, Brooklyn Museum)"
+    )
+    pretty_name = "MaPhC2F demo source"
+    texture_categories = TEXTURE_CATEGORIES
+
+    def __init__(self, root: Optional[Path] = None):
+        super().__init__(None)
+
+    def categories(self) -> List[str]:
+        return list(CATEGORIES)
+
+    def train_images(self, category: str) -> List[SourceImage]:
+        _check_category(category)
+        return [
+            SourceImage(source=self.name, category=category, path=image_path(category, "train", "good", i))
+            for i in range(TRAIN_PER_CATEGORY)
+        ]
+
+    def test_images(self, category: str) -> List[SourceImage]:
+        _check_category(category)
+        items = [
+            SourceImage(source=self.name, category=category, path=image_path(category, "test", "good", i), split="test")
+            for i in range(TEST_GOOD_PER_CATEGORY)
+        ]
+        for defect in DEFECTS:
+            for i in range(TEST_PER_DEFECT):
+                items.append(
+                    SourceImage(
+                        source=self.name,
+                        category=category,
+                        path=image_path(category, "test", defect, i),
+                        split="test",
+                        defect=defect,
+                        mask_path=mask_path(category, defect, i),
+                    )
+                )
+        return sorted(items, key=lambda item: item.path)
+
+    def resolve(self, relpath: str) -> Path:
+        raise UserError(f"the demo source has no files on disk (asked for {relpath!r}); use load_image/load_mask")
+
+    def load_image(self, item: SourceImage) -> np.ndarray:
+        return render_demo_image(*parse_image_path(item.path)).image.copy()
+
+    def load_mask(self, item: SourceImage) -> Optional[np.ndarray]:
+        if item.mask_path is None:
+            return None
+        category, defect, index = parse_mask_path(item.mask_path)
+        return _copy(render_demo_image(category, "test", defect, index).defect_mask)
+
+    def known_foreground(self, item: SourceImage) -> Optional[np.ndarray]:
+        return _copy(render_demo_image(*parse_image_path(item.path)).foreground)
+
+
+__all__ = [
+    "CATEGORIES",
+    "DEFECTS",
+    "IMAGE_SIZE",
+    "PHOTO_CATEGORIES",
+    "RENDERED_CATEGORIES",
+    "TEST_GOOD_PER_CATEGORY",
+    "TEST_PER_DEFECT",
+    "TEXTURE_CATEGORIES",
+    "TRAIN_PER_CATEGORY",
+    "DemoImage",
+    "DemoSource",
+    "image_path",
+    "mask_path",
+    "parse_image_path",
+    "parse_mask_path",
+    "render_demo_image",
+]
