@@ -23,7 +23,7 @@ from skimage import data  # noqa: E402
 from maphc2f_data.synthesis import ANOMALY_TYPES, synthesize  # noqa: E402
 from maphc2f_data.synthesis.perlin import perlin_grid  # noqa: E402
 
-TARGETS = {"crack": 30.0, "corrosion": 30.0, "deformation": 20.0}
+TARGETS = {"crack": 30.0, "corrosion": 30.0, "deformation": 60.0}
 
 
 def scene(size: int) -> "tuple[np.ndarray, np.ndarray]":

@@ -1,61 +1,76 @@
-"""Deformation anomalies: a local thin-plate-spline warp of the object.
+"""Deformation anomalies: a local thin-plate-spline dent in the object.
 
 Paper section 3.2.1 (eq. 8), supplementary 7.3 and Algorithm 5
 (TPS_DEFORM_LOCAL_INPAINT, with the TPS_DEFORM_LOCAL_INPAINT_PARTIAL variant).
+The paper describes deformation as *local* warping or bending (dents) inside a
+region of the foreground; PARTIAL samples a sub-region so only part of the
+object bends. That is the default here for objects and textures alike.
 
-What :func:`render_deformation` does (numbers are Algorithm 5's steps):
+**Variants** (``params["partial"]``):
 
-1-2. **ROI.** ``partial=False``: the foreground's bounding box grown by a
-     margin (room for the object to bulge out). ``partial=True``: a sub-box
-     centred on a foreground pixel, so only part of the object bends, with
-     fewer stretched edges. Texture images (foreground covering nearly the
-     whole image) always use the partial variant: a warp of the whole image
-     would look like a resampled normal image, not a defect.
-4.   **Control points.** ``m`` points of the ROI's foreground, each moved by
-     at most ``max_offset`` pixels: ``dst = src + offset``. They keep
-     ``2 * max_offset`` from the ROI border and from each other, so the warp
-     cannot tear against the border or fold between two points.
-5-6. **TPS.** A thin-plate-spline RBF (``scipy.interpolate.RBFInterpolator``,
-     ``kernel="thin_plate_spline"``) interpolates the displacement
-     ``dst - src`` *at the destination points*. The backward map is eq. 8,
-     ``(x', y') = (x, y) - Rbf(x, y)``: output pixel ``dst_i`` samples the
-     input at ``src_i``, i.e. the control point moves from ``src`` to ``dst``.
-     Zero-displacement anchors every ``anchor_spacing`` pixels on the ROI
-     border keep the warp local; between anchors the spline still leaks up to
-     ~0.8 px through the border, so the field is also multiplied by a smooth
-     border taper (0 on the border, 1 from ``taper_width`` inwards, which
-     every ``dst`` point lies beyond). The warp is therefore exactly the
-     identity on the ROI border and the deformed ROI joins the untouched
-     image without a seam. The field is evaluated on a coarse grid (every
-     ``grid_step`` px) and upsampled bicubically: 2-11 ms instead of
-     30-380 ms for a dense evaluation at 512x512, within 0.92 px of it (see
-     :func:`tps_displacement`).
-7.   **Remap** the ROI image (``INTER_LINEAR``) and its object mask
-     (``INTER_NEAREST``), both with ``BORDER_REFLECT``.
-3,8-9. **Inpaint and compose.** The output ROI is the ROI with the
-     background inpainted (``cv2.inpaint``, Telea) where the object was, and
-     the warped object pasted over it. Only object pixels the warped object no
-     longer covers are ever shown, so only they and a band around them are
-     inpainted, at reduced resolution when that region is large (see
-     :func:`inpaint_uncovered`; inpainting the whole object costs 100-300 ms
-     at 512x512). Deviation from the paper's pseudocode: its step 7 remaps
-     the *inpainted* ROI, which would paste background over the object; we
-     remap the original ROI so that the object itself moves.
+- ``partial=True`` (default): a **dent**. A disc of radius
+  ``r = U(dent_radius_fraction) * D`` (``D = sqrt(4 * area / pi)``, the
+  foreground's equivalent diameter; ``r`` is clamped to
+  ``[min_dent_radius, max_dent_radius * min(H, W)]``) is centred on a
+  foreground pixel at least ``dent_centre_inset * r`` inside the object. One
+  to three control points within ``dent_ctrl_reach * r`` of the centre move
+  by up to ``max_offset = U(dent_offset) * r`` pixels; a thin-plate spline
+  through them, pinned to zero on the disc's rim, is multiplied by a radial
+  smoothstep taper (1 up to ``(1 - dent_taper) * r``, 0 from ``r`` on), so
+  the displacement is smooth and exactly zero outside the disc. A warp that
+  would fold (Jacobian determinant of the backward map below
+  ``min_jacobian``) raises :class:`PlacementError`.
+- ``partial=False`` (explicit only, e.g. ``synthesize(..., partial=False)``):
+  the **whole object** bends. The ROI is the foreground's bounding box grown
+  by ``margin``; ``m`` control points of the object move by up to
+  ``max_offset`` (the whole-object ranges of :class:`DeformationConfig`),
+  with zero-displacement anchors on the ROI border and a border taper. Its
+  ROI, points and offsets are drawn in :func:`render_deformation` from
+  ``params["whole_object_seed"]``, so every sample's params can be switched
+  to this variant by the override alone.
 
-**Label mask.** The mask returned with the image is not the warped object
-mask of Algorithm 5 step 10 (that marks the whole object, most of which only
-shifts slightly). It marks where the output *visibly* differs from the input:
-``max over channels |out - in| > diff_threshold`` (default 12 grey levels),
-cleaned with an area opening: 8-connected pieces smaller than
-``min_speck_pixels`` (default 8) are dropped as interpolation speckles. (A 3x3
-morphological opening would also erase the 1-2 px wide band along a moved
-edge, which is most of the visible change on small images and at the tips of
-every crescent.) Changes at or below the threshold stay unlabelled. Outside
-the ROI the output is the input byte for byte, so the label lies inside it. If
-fewer than ``min_label_pixels`` pixels are labelled the warp is invisible and
-:class:`PlacementError` is raised, so
-:func:`~maphc2f_data.synthesis.base.synthesize` retries with another sub-seed;
-a foreground too small to show such a change (e.g. a few pixels) ends in
+**Warp** (Algorithm 5 steps 4-9, both variants). The TPS
+(``scipy.interpolate.RBFInterpolator``, ``kernel="thin_plate_spline"``)
+interpolates ``dst - src`` at the destination points; the backward map is
+eq. 8, ``(x', y') = (x, y) - Rbf(x, y)``, so a control point moves from
+``src`` to ``dst``. It is evaluated on a coarse grid (every ``grid_step`` px)
+and upsampled bicubically (see :func:`tps_displacement`). The object (and its
+mask) is remapped; object pixels the warped object no longer covers show the
+background, inpainted there (``cv2.inpaint``, Telea; see
+:func:`inpaint_uncovered`), and the warped object is pasted over it.
+Deviation from the paper's pseudocode: its step 7 remaps the *inpainted* ROI,
+which would paste background over the object; we remap the original ROI so
+that the object itself moves.
+
+**Label rule** (the returned mask; Algorithm 5 step 10 "the deformed region
+carried through the same TPS map"):
+
+1. *moved*: pixels whose displacement ``|d|`` is at least
+   ``move_threshold`` (1 px) after the taper and that show the object before
+   or after the warp (the field is a backward map, so this is the
+   destination of every moved object pixel), plus the pixels the object
+   vacated (its source side, now inpainted background);
+2. closed with a disc of radius ``closing_radius`` and hole-filled: one (or a
+   few) solid blobs, not edge speckle;
+3. every pixel within ``paste_reach`` px of that region whose largest channel
+   changed by more than ``diff_threshold`` (12 grey levels) is added, and
+   holes are filled again;
+4. the output is the source image, byte for byte, everywhere outside the
+   ``paste_reach`` dilation of the region of step 2; inside it the warped
+   image is kept. So no pixel outside the label changes by more than
+   ``diff_threshold``, and none outside the dilation changes at all.
+
+The label is *not* intersected with the foreground: a dent on the rim can
+push the object's edge outward, and the background pixels it then covers did
+change. Dent centres lie ``dent_centre_inset * r`` inside the object, so most
+of the label is on the foreground.
+
+**Visibility.** A sample whose label has fewer than ``min_label_pixels``
+pixels, or whose mean largest-channel change inside the label is below
+``min_mean_change`` (8 grey levels), raises :class:`PlacementError`, and
+:func:`~maphc2f_data.synthesis.base.synthesize` retries with another
+sub-seed (a dent on a flat, texture-less patch does not show). A foreground
+too small or too flat to show one ends in
 :class:`~maphc2f_data.synthesis.base.SynthesisError`.
 
 Every random choice is drawn by :func:`sample_deformation_params` into plain
@@ -72,6 +87,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+from scipy import ndimage
 from scipy.interpolate import RBFInterpolator
 
 from maphc2f_data.synthesis.base import (
@@ -95,36 +111,56 @@ class DeformationConfig:
 
     Attributes
     ----------
+    partial : bool
+        Variant written into the params: ``True`` (a dent, the default) or
+        ``False`` (the whole object bends).
+    dent_radius_fraction : tuple of float
+        Range of the dent radius as a fraction of the foreground's
+        equivalent diameter.
+    min_dent_radius : float
+        Smallest dent radius, pixels (scaled; at least 4 px): smaller dents
+        move too few pixels to show.
+    max_dent_radius : float
+        Largest dent radius as a fraction of ``min(H, W)``: on textures (the
+        whole image is foreground) it keeps a dent below ~7 % of the image.
+    dent_centre_inset : float
+        The centre lies at least this many radii inside the foreground (or
+        as deep as the foreground allows): most of the dent is on the object.
+    dent_ctrl_points : tuple of int
+        Inclusive range of the number of dent control points.
+    dent_ctrl_reach : float
+        Dent control points lie within this many radii of the centre, on the
+        taper's plateau.
+    dent_offset : tuple of float
+        Range of the dent's ``max_offset`` as a fraction of its radius.
+    dent_taper : float
+        Width of the radial taper as a fraction of the radius (0 < x <= 1).
+    dent_shading : tuple of float
+        Range of the dent's peak relative brightness change from its slope
+        catching the light differently (see the module docstring).
+    shading_threshold : float
+        Relative brightness changes of at least this count as changed for
+        the label (2 % is at most 5 grey levels, below ``diff_threshold``).
+    min_jacobian : float
+        Smallest Jacobian determinant of the dent's backward map; a smaller
+        one means the warp (nearly) folds the image, :class:`PlacementError`.
     num_ctrl_points : tuple of int
-        Inclusive range of the number of control points requested (``m`` in
-        Algorithm 5). Fewer are placed when the ROI is too small to hold
-        them at ``ctrl_min_spacing``.
+        Whole-object variant: inclusive range of the number of control points
+        requested (``m`` in Algorithm 5).
     max_offset : tuple of float
-        Range of the largest control-point displacement, pixels.
+        Whole-object variant: range of the largest control-point
+        displacement, pixels.
     offset_fraction : tuple of float
         Each control point moves ``u * max_offset`` pixels in a uniformly
-        random direction, ``u`` drawn from this range (the lower bound keeps
-        every point pushing visibly).
-    partial_probability : float
-        Probability of the PARTIAL variant (a sub-ROI of the foreground) on
-        object images; texture images always use it.
-    texture_fraction : float
-        A foreground covering at least this fraction of the image makes it a
-        texture image.
-    sub_roi_fraction : tuple of float
-        Range of the sub-ROI side as a fraction of the foreground bounding
-        box's side, drawn per axis.
-    min_sub_roi : float
-        Smallest sub-ROI side, pixels. The side is also at least
-        ``(2 * ctrl_border_inset + ctrl_min_spacing) * max_offset``, so that
-        control points fit inside.
+        random direction, ``u`` drawn from this range (both variants; the
+        lower bound keeps every point pushing visibly).
     margin : float
-        Margin around the foreground bounding box in the full variant, pixels.
+        Whole-object variant: margin around the foreground bounding box,
+        pixels.
     ctrl_border_inset : float
-        Control points keep ``ctrl_border_inset * max_offset`` pixels from the
-        ROI border. Must exceed 1: the border taper is
-        ``(ctrl_border_inset - 1) * max_offset`` wide, so every moved point
-        stays where the taper is 1.
+        Whole-object variant: control points keep ``ctrl_border_inset *
+        max_offset`` pixels from the ROI border. Must exceed 1: the border
+        taper is ``(ctrl_border_inset - 1) * max_offset`` wide.
     ctrl_min_spacing : float
         Control points keep ``ctrl_min_spacing * max_offset`` pixels from one
         another (nearby points pushed apart would fold the image).
@@ -132,32 +168,47 @@ class DeformationConfig:
         ``cv2.inpaint`` neighbourhood radius, pixels (at least 1 once scaled).
     inpaint_max_side : int
         The crop around the uncovered pixels is inpainted at a resolution
-        where its long side is at most this (not scaled: it bounds the cost,
-        which grows with the pixel count).
+        where its long side is at most this (not scaled: it bounds the cost).
     grid_step : float
         Node spacing of the coarse grid the spline is evaluated on, pixels
         (at least 2 once scaled).
     anchor_spacing : float
-        Spacing of the zero-displacement anchors on the ROI border, pixels
-        (at least 4 once scaled).
+        Spacing of the zero-displacement anchors on the ROI border or the
+        dent's rim, pixels (at least 4 once scaled).
+    move_threshold : float
+        A pixel has moved when its displacement is at least this, pixels (not
+        scaled: a pixel is a pixel at any size).
+    closing_radius : float
+        Radius of the disc the moved region is closed with, pixels (scaled,
+        at least 1).
+    paste_reach : int
+        Pixels within this Chebyshev distance of the closed region keep the
+        warp (and visible changes there are labelled); farther ones are the
+        source's bytes (not scaled).
     diff_threshold : int
-        A pixel is labelled when a channel changed by more than this many
-        grey levels.
-    min_speck_pixels : int
-        Changed 8-connected pieces smaller than this are not labelled (not
-        scaled: interpolation specks are pixel-sized at any image size).
+        A channel change of more than this many grey levels is visible.
+    min_mean_change : float
+        Smallest mean largest-channel change inside the label, grey levels.
     min_label_pixels : float
         Fewest labelled pixels for a visible sample (scaled by the *area*
         ratio, at least 16).
     """
 
+    partial: bool = True
+    dent_radius_fraction: Tuple[float, float] = (0.08, 0.2)
+    min_dent_radius: float = 24.0
+    max_dent_radius: float = 0.15
+    dent_centre_inset: float = 0.5
+    dent_ctrl_points: Tuple[int, int] = (1, 3)
+    dent_ctrl_reach: float = 0.4
+    dent_offset: Tuple[float, float] = (0.2, 0.4)
+    dent_taper: float = 0.5
+    dent_shading: Tuple[float, float] = (0.1, 0.25)
+    shading_threshold: float = 0.02
+    min_jacobian: float = 0.2
     num_ctrl_points: Tuple[int, int] = (4, 10)
     max_offset: Tuple[float, float] = (10.0, 30.0)
-    offset_fraction: Tuple[float, float] = (0.4, 1.0)
-    partial_probability: float = 0.5
-    texture_fraction: float = 0.9
-    sub_roi_fraction: Tuple[float, float] = (0.3, 0.6)
-    min_sub_roi: float = 64.0
+    offset_fraction: Tuple[float, float] = (0.5, 1.0)
     margin: float = 32.0
     ctrl_border_inset: float = 2.0
     ctrl_min_spacing: float = 2.0
@@ -165,25 +216,29 @@ class DeformationConfig:
     inpaint_max_side: int = 128
     grid_step: float = 6.0
     anchor_spacing: float = 24.0
+    move_threshold: float = 1.0
+    closing_radius: float = 3.0
+    paste_reach: int = 2
     diff_threshold: int = 12
-    min_speck_pixels: int = 8
+    min_mean_change: float = 8.0
     min_label_pixels: float = 64.0
 
     def __post_init__(self) -> None:
-        low, high = self.num_ctrl_points
-        if not 1 <= low <= high:
-            raise ValueError(
-                f"num_ctrl_points must satisfy 1 <= low <= high, got {self.num_ctrl_points}"
-            )
-        for name in ("max_offset", "offset_fraction", "sub_roi_fraction"):
+        for name in ("num_ctrl_points", "dent_ctrl_points"):
+            low, high = getattr(self, name)
+            if not 1 <= low <= high:
+                raise ValueError(f"{name} must satisfy 1 <= low <= high, got {(low, high)}")
+        for name in ("max_offset", "offset_fraction", "dent_radius_fraction", "dent_offset", "dent_shading"):
             low_f, high_f = getattr(self, name)
             if not 0 < low_f <= high_f:
                 raise ValueError(f"{name} must satisfy 0 < low <= high, got {(low_f, high_f)}")
         if self.offset_fraction[1] > 1.0:
             raise ValueError(f"offset_fraction must not exceed 1, got {self.offset_fraction}")
-        if not 0.0 <= self.partial_probability <= 1.0:
+        if not 0.0 < self.dent_taper <= 1.0:
+            raise ValueError(f"dent_taper must be in (0, 1], got {self.dent_taper}")
+        if not 0.0 <= self.dent_ctrl_reach < 1.0 - self.dent_taper + 1e-9:
             raise ValueError(
-                f"partial_probability must be in [0, 1], got {self.partial_probability}"
+                f"dent_ctrl_reach must be in [0, 1 - dent_taper], got {self.dent_ctrl_reach}"
             )
         if self.ctrl_border_inset <= 1.0:
             raise ValueError(f"ctrl_border_inset must exceed 1, got {self.ctrl_border_inset}")
@@ -534,40 +589,17 @@ def _as_foreground(foreground: np.ndarray) -> np.ndarray:
     return foreground
 
 
-def _sample_roi(
-    rng: np.random.Generator,
-    foreground: np.ndarray,
-    partial: bool,
-    max_offset: float,
-    config: DeformationConfig,
-    scale: float,
-) -> List[int]:
+def _whole_object_roi(foreground: np.ndarray, margin: int) -> List[int]:
+    """The foreground's bounding box grown by ``margin``, clipped to the image."""
     height, width = foreground.shape
     rows = np.flatnonzero(foreground.any(axis=1))
     cols = np.flatnonzero(foreground.any(axis=0))
-    box_y0, box_y1 = int(rows[0]), int(rows[-1]) + 1
-    box_x0, box_x1 = int(cols[0]), int(cols[-1]) + 1
-    if not partial:
-        margin = int(round(config.margin * scale))
-        return [
-            max(box_y0 - margin, 0),
-            min(box_y1 + margin, height),
-            max(box_x0 - margin, 0),
-            min(box_x1 + margin, width),
-        ]
-    fraction_y, fraction_x = rng.uniform(*config.sub_roi_fraction, size=2)
-    # Room for the control points: the border inset on both sides plus one
-    # point spacing between them.
-    room = (2 * config.ctrl_border_inset + config.ctrl_min_spacing) * max_offset
-    smallest = max(config.min_sub_roi * scale, room)
-    side_y = max(2, int(round(min(height, max(smallest, fraction_y * (box_y1 - box_y0))))))
-    side_x = max(2, int(round(min(width, max(smallest, fraction_x * (box_x1 - box_x0))))))
-    # Centre on a random foreground pixel, then slide the box into the image.
-    flat = np.flatnonzero(foreground)
-    centre_y, centre_x = divmod(int(flat[rng.integers(len(flat))]), width)
-    y0 = min(max(centre_y - side_y // 2, 0), height - side_y)
-    x0 = min(max(centre_x - side_x // 2, 0), width - side_x)
-    return [y0, y0 + side_y, x0, x0 + side_x]
+    return [
+        max(int(rows[0]) - margin, 0),
+        min(int(rows[-1]) + 1 + margin, height),
+        max(int(cols[0]) - margin, 0),
+        min(int(cols[-1]) + 1 + margin, width),
+    ]
 
 
 def _sample_control_points(
@@ -592,6 +624,25 @@ def _sample_control_points(
     return chosen
 
 
+def _random_offsets(rng: np.random.Generator, count: int, fraction: Tuple[float, float]) -> List[List[float]]:
+    lengths = rng.uniform(*fraction, size=count)
+    angles = rng.uniform(0.0, 2.0 * math.pi, size=count)
+    return [[float(r * math.sin(a)), float(r * math.cos(a))] for r, a in zip(lengths, angles)]
+
+
+def _dent_centre(rng: np.random.Generator, foreground: np.ndarray, inset: float) -> List[int]:
+    """A foreground pixel at least ``inset`` px from the background and image border."""
+    # Padding with background makes the image border count as an edge, so a
+    # dent on a texture image does not hang far outside the image.
+    padded = np.pad(foreground, 1).astype(np.uint8)
+    depth = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    # A thin object holds no pixel that deep: take its deepest ones instead.
+    allowed = depth >= min(inset, float(depth.max()))
+    flat = np.flatnonzero(allowed)
+    y, x = divmod(int(flat[rng.integers(len(flat))]), foreground.shape[1])
+    return [y, x]
+
+
 def sample_deformation_params(
     rng: np.random.Generator, foreground: np.ndarray, config: DeformationConfig = DEFAULT_CONFIG
 ) -> Dict[str, Any]:
@@ -609,18 +660,30 @@ def sample_deformation_params(
     dict
         JSON-serialisable parameters of :func:`render_deformation`:
 
-        - ``partial`` (bool): the sub-ROI variant was chosen.
-        - ``roi`` ([y0, y1, x0, x1] ints): half-open box, image coordinates.
-        - ``num_ctrl_points`` (int): how many control points were requested.
-        - ``src_points`` (list of [y, x] ints): control points, image
-          coordinates; may be fewer than requested, or empty, in which case
-          rendering raises :class:`PlacementError`.
+        - ``partial`` (bool): ``config.partial``; ``True`` renders the dent,
+          ``False`` the whole-object variant.
+        - ``centre`` ([y, x] ints) and ``radius`` (float, pixels): the dent's
+          disc.
+        - ``src_points`` (list of [y, x] ints): dent control points, image
+          coordinates, within ``dent_ctrl_reach * radius`` of the centre.
         - ``offsets`` (list of [dy, dx] floats, norm <= 1): displacement of
           each point in units of ``max_offset``.
         - ``max_offset`` (float): pixels; overriding it rescales every offset.
-        - ``taper_width``, ``grid_step``, ``anchor_spacing``,
-          ``inpaint_radius``, ``inpaint_max_side``, ``diff_threshold``,
-          ``min_speck_pixels``, ``min_label_pixels``: rendering settings
+        - ``dent_taper`` (float): taper width in radii.
+        - ``shading`` (float) and ``light_angle`` (radians): the dent's peak
+          relative brightness change and the light direction in the image
+          plane; ``shading_threshold``: see :class:`DeformationConfig`.
+        - ``whole_object_seed`` (int): seeds the whole-object variant's ROI,
+          points and offsets (drawn when rendering, see the module
+          docstring), so ``partial=False`` alone switches variant.
+        - ``num_ctrl_points`` (int), ``whole_max_offset`` (pixels),
+          ``margin`` (pixels), ``ctrl_border_inset``, ``ctrl_min_spacing``,
+          ``offset_fraction`` ([low, high]): the whole-object variant's
+          settings.
+        - ``grid_step``, ``anchor_spacing``, ``inpaint_radius``,
+          ``inpaint_max_side``, ``min_jacobian``, ``move_threshold``,
+          ``closing_radius``, ``paste_reach``, ``diff_threshold``,
+          ``min_mean_change``, ``min_label_pixels``: rendering settings
           (pixels, pixel counts or grey levels).
 
     Raises
@@ -631,34 +694,57 @@ def sample_deformation_params(
     foreground = _as_foreground(foreground)
     height, width = foreground.shape
     scale = min(height, width) / REFERENCE_SIZE
-    is_texture = bool(np.count_nonzero(foreground) >= config.texture_fraction * foreground.size)
-    # Draw the flag even for textures, so one stream serves both image kinds.
-    partial = bool(rng.random() < config.partial_probability) or is_texture
-    max_offset = float(rng.uniform(*config.max_offset)) * scale
-    num_ctrl_points = int(rng.integers(config.num_ctrl_points[0], config.num_ctrl_points[1] + 1))
-    roi = _sample_roi(rng, foreground, partial, max_offset, config, scale)
-    roi_mask = foreground[roi[0] : roi[1], roi[2] : roi[3]]
-    inset = int(math.ceil(config.ctrl_border_inset * max_offset))
+    diameter = math.sqrt(4.0 * np.count_nonzero(foreground) / math.pi)
+    radius = float(rng.uniform(*config.dent_radius_fraction)) * diameter
+    radius = min(max(radius, config.min_dent_radius * scale, 4.0), config.max_dent_radius * min(height, width))
+    radius = max(radius, 4.0)
+    centre = _dent_centre(rng, foreground, config.dent_centre_inset * radius)
+    max_offset = float(rng.uniform(*config.dent_offset)) * radius
+    count = int(rng.integers(config.dent_ctrl_points[0], config.dent_ctrl_points[1] + 1))
+    # Candidates uniform in the inner disc; greedy spacing as for the whole
+    # object, but the first point always fits.
+    reach = config.dent_ctrl_reach * radius
     spacing = config.ctrl_min_spacing * max_offset
-    points = _sample_control_points(rng, roi_mask, num_ctrl_points, inset, spacing)
-    lengths = rng.uniform(*config.offset_fraction, size=len(points))
-    angles = rng.uniform(0.0, 2.0 * math.pi, size=len(points))
+    points: List[List[int]] = []
+    for _ in range(20 * count):
+        r, a = reach * math.sqrt(rng.random()), rng.uniform(0.0, 2.0 * math.pi)
+        y = min(max(int(round(centre[0] + r * math.sin(a))), 0), height - 1)
+        x = min(max(int(round(centre[1] + r * math.cos(a))), 0), width - 1)
+        if all((y - py) ** 2 + (x - px) ** 2 >= spacing**2 for py, px in points):
+            points.append([y, x])
+            if len(points) == count:
+                break
+    offsets = _random_offsets(rng, len(points), config.offset_fraction)
+    shading = float(rng.uniform(*config.dent_shading))
+    light_angle = float(rng.uniform(0.0, 2.0 * math.pi))
     return {
-        "partial": partial,
-        "roi": [int(v) for v in roi],
-        "num_ctrl_points": num_ctrl_points,
-        "src_points": [[y + roi[0], x + roi[2]] for y, x in points],
-        "offsets": [
-            [float(r * math.sin(a)), float(r * math.cos(a))] for r, a in zip(lengths, angles)
-        ],
+        "partial": bool(config.partial),
+        "centre": centre,
+        "radius": float(radius),
+        "src_points": points,
+        "offsets": offsets,
         "max_offset": max_offset,
-        "taper_width": (config.ctrl_border_inset - 1.0) * max_offset,
+        "dent_taper": float(config.dent_taper),
+        "shading": shading,
+        "light_angle": light_angle,
+        "shading_threshold": float(config.shading_threshold),
+        "whole_object_seed": int(rng.integers(2**31)),
+        "num_ctrl_points": [int(v) for v in config.num_ctrl_points],
+        "whole_max_offset": [float(v) * scale for v in config.max_offset],
+        "margin": int(round(config.margin * scale)),
+        "ctrl_border_inset": float(config.ctrl_border_inset),
+        "ctrl_min_spacing": float(config.ctrl_min_spacing),
+        "offset_fraction": [float(v) for v in config.offset_fraction],
         "grid_step": max(2, int(round(config.grid_step * scale))),
         "anchor_spacing": max(4, int(round(config.anchor_spacing * scale))),
         "inpaint_radius": max(1.0, float(config.inpaint_radius * scale)),
         "inpaint_max_side": int(config.inpaint_max_side),
+        "min_jacobian": float(config.min_jacobian),
+        "move_threshold": float(config.move_threshold),
+        "closing_radius": max(1, int(round(config.closing_radius * scale))),
+        "paste_reach": int(config.paste_reach),
         "diff_threshold": int(config.diff_threshold),
-        "min_speck_pixels": int(config.min_speck_pixels),
+        "min_mean_change": float(config.min_mean_change),
         "min_label_pixels": max(16, int(round(config.min_label_pixels * scale * scale))),
     }
 
@@ -675,10 +761,207 @@ def _points(values: Sequence[Sequence[float]], name: str) -> np.ndarray:
     return points
 
 
+def radial_taper(shape: Tuple[int, int], centre: Tuple[float, float], radius: float, width: float) -> np.ndarray:
+    """Weight that is 1 near a disc's centre and falls smoothly to 0 at its rim.
+
+    ``taper = smoothstep((1 - rho) / width)`` clipped to [0, 1], with ``rho``
+    the distance to ``centre`` in radii: 1 for ``rho <= 1 - width``, 0 for
+    ``rho >= 1``, with zero slope at both ends (no crease in the warp).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)`` of the field.
+    centre : tuple of float
+        ``(y, x)`` in the field's pixel coordinates (may lie outside it).
+    radius : float
+        Disc radius, pixels (> 0).
+    width : float
+        Ramp width in radii, in (0, 1].
+
+    Returns
+    -------
+    ndarray of float32, shape (height, width)
+
+    Examples
+    --------
+    >>> radial_taper((1, 5), (0, 0), 4.0, 0.5)[0].round(3).tolist()
+    [1.0, 1.0, 1.0, 0.5, 0.0]
+    """
+    if not radius > 0 or not 0 < width <= 1:
+        raise ValueError(f"radius must be > 0 and width in (0, 1], got {radius}, {width}")
+    ys = (np.arange(shape[0], dtype=np.float32) - np.float32(centre[0])) / np.float32(radius)
+    xs = (np.arange(shape[1], dtype=np.float32) - np.float32(centre[1])) / np.float32(radius)
+    rho = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
+    t = np.clip((1.0 - rho) / np.float32(width), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def circle_anchors(centre: Tuple[float, float], radius: float, spacing: float) -> np.ndarray:
+    """At least 8 evenly spaced ``(y, x)`` points on a circle, float64 (K, 2).
+
+    Examples
+    --------
+    >>> circle_anchors((0.0, 0.0), 1.0, 10.0).shape
+    (8, 2)
+    """
+    count = max(8, int(math.ceil(2.0 * math.pi * radius / max(spacing, 1e-9))))
+    angles = np.arange(count) * (2.0 * math.pi / count)
+    return np.column_stack([centre[0] + radius * np.sin(angles), centre[1] + radius * np.cos(angles)])
+
+
+def _min_jacobian(dy: np.ndarray, dx: np.ndarray) -> float:
+    """Smallest determinant of the Jacobian of the backward map ``p - d(p)``."""
+    if min(dy.shape) < 2:
+        return 1.0
+    dyy, dyx = np.gradient(dy)
+    dxy, dxx = np.gradient(dx)
+    return float(((1.0 - dyy) * (1.0 - dxx) - dyx * dxy).min())
+
+
+def _dent_field(params: Dict[str, Any], shape: Tuple[int, int]):
+    """ROI and tapered TPS field of the dent in ``params``."""
+    height, width = shape
+    cy, cx = (int(v) for v in params["centre"])
+    radius = float(params["radius"])
+    if not (0 <= cy < height and 0 <= cx < width) or not radius >= 2.0:
+        raise ValueError(
+            f"params centre {params['centre']} must lie in the {height}x{width} image "
+            f"and radius {radius} be >= 2"
+        )
+    reach = int(math.ceil(radius)) + 1
+    roi = [max(cy - reach, 0), min(cy + reach + 1, height), max(cx - reach, 0), min(cx + reach + 1, width)]
+    src = _points(params["src_points"], "src_points")
+    offsets = _points(params["offsets"], "offsets")
+    if len(offsets) != len(src):
+        raise ValueError(f"params has {len(src)} src_points but {len(offsets)} offsets")
+    if len(src) == 0:
+        raise PlacementError("no control point in the dent")
+    if np.any(np.hypot(src[:, 0] - cy, src[:, 1] - cx) > radius):
+        raise ValueError("params['src_points'] must lie inside the dent's disc")
+    origin = np.array([roi[0], roi[2]], dtype=np.float64)
+    src = src - origin
+    dst = src + float(params["max_offset"]) * offsets
+    local_centre = (cy - roi[0], cx - roi[2])
+    anchors = circle_anchors(local_centre, radius, float(params["anchor_spacing"]))
+    roi_shape = (roi[1] - roi[0], roi[3] - roi[2])
+    try:
+        dy, dx = tps_displacement(
+            np.vstack([src, anchors]), np.vstack([dst, anchors]), roi_shape, grid_step=int(params["grid_step"])
+        )
+    except np.linalg.LinAlgError as exc:
+        raise PlacementError(f"control points coincide, the spline is singular: {exc}") from exc
+    taper = radial_taper(roi_shape, local_centre, radius, float(params["dent_taper"]))
+    dy *= taper
+    dx *= taper
+    jacobian = _min_jacobian(dy, dx)
+    if jacobian < float(params["min_jacobian"]):
+        raise PlacementError(f"the dent folds the image (Jacobian determinant {jacobian:.2f})")
+    # The taper doubles as the dent's height profile: its slope, lit from
+    # light_angle, brightens one flank and darkens the other (a dent on a
+    # smooth, evenly shaded surface shows mostly through this).
+    slope_y, slope_x = np.gradient(taper)
+    light = (math.sin(float(params["light_angle"])), math.cos(float(params["light_angle"])))
+    steepest = 1.5 / (float(params["dent_taper"]) * radius)  # max slope of the smoothstep
+    gain = 1.0 + float(params["shading"]) * (slope_y * light[0] + slope_x * light[1]) / steepest
+    return roi, dy, dx, gain.astype(np.float32)
+
+
+def _whole_object_field(params: Dict[str, Any], foreground: np.ndarray):
+    """ROI and field of the whole-object variant, drawn from ``whole_object_seed``."""
+    rng = np.random.default_rng(int(params["whole_object_seed"]))
+    max_offset = float(rng.uniform(*params["whole_max_offset"]))
+    low, high = (int(v) for v in params["num_ctrl_points"])
+    count = int(rng.integers(low, high + 1))
+    roi = _whole_object_roi(foreground, int(params["margin"]))
+    roi_shape = (roi[1] - roi[0], roi[3] - roi[2])
+    if min(roi_shape) < 2:
+        raise PlacementError("the object's box is too thin to bend")
+    inset = int(math.ceil(float(params["ctrl_border_inset"]) * max_offset))
+    spacing = float(params["ctrl_min_spacing"]) * max_offset
+    roi_mask = foreground[roi[0] : roi[1], roi[2] : roi[3]]
+    points = _sample_control_points(rng, roi_mask, count, inset, spacing)
+    if not points:
+        raise PlacementError("no control point fits inside the deformation ROI")
+    src = np.asarray(points, dtype=np.float64)
+    dst = src + max_offset * np.asarray(_random_offsets(rng, len(points), params["offset_fraction"]))
+    anchors = roi_border_anchors(roi_shape, int(params["anchor_spacing"]))
+    try:
+        dy, dx = tps_displacement(
+            np.vstack([src, anchors]), np.vstack([dst, anchors]), roi_shape, grid_step=int(params["grid_step"])
+        )
+    except np.linalg.LinAlgError as exc:
+        raise PlacementError(f"control points coincide, the spline is singular: {exc}") from exc
+    # The spline leaks up to ~0.8 px between border anchors: the taper makes
+    # the warp exactly the identity on the ROI border (no seam).
+    taper = border_taper(roi_shape, max((float(params["ctrl_border_inset"]) - 1.0) * max_offset, 1.0))
+    return roi, dy * taper, dx * taper, None
+
+
+def _disc_kernel(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def deformation_label(
+    moved: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    *,
+    closing_radius: int,
+    paste_reach: int,
+    diff_threshold: int,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The label of a warp and the region where the warped image is kept.
+
+    Steps 2-4 of the label rule in the module docstring.
+
+    Parameters
+    ----------
+    moved : ndarray of bool, shape (h, w)
+        Step 1's moved pixels.
+    before, after : ndarray of uint8, shape (h, w, 3)
+        The source and the warped image.
+    closing_radius : int
+        Radius of the closing disc, pixels (>= 1).
+    paste_reach : int
+        Chebyshev reach of the kept region around the closed one, pixels.
+    diff_threshold : int
+        Grey levels above which a channel change is visible.
+
+    Returns
+    -------
+    label : ndarray of bool, shape (h, w)
+        Closed, hole-filled moved region plus the visible change near it.
+    keep : ndarray of bool, shape (h, w)
+        Where ``after`` is used; elsewhere the output is ``before``.
+
+    Examples
+    --------
+    >>> before = np.zeros((9, 9, 3), np.uint8); after = before.copy()
+    >>> moved = np.zeros((9, 9), bool); moved[3:6, 3:6] = True; moved[4, 4] = False
+    >>> after[2, 4] = 50  # visible, next to the moved square
+    >>> label, keep = deformation_label(moved, before, after, closing_radius=1,
+    ...                                 paste_reach=1, diff_threshold=12)
+    >>> int(label.sum()), int(keep.sum())
+    (10, 25)
+    """
+    # Pad before closing so a region touching the array border is not eroded
+    # there (cv2 treats outside pixels as set for erosion only by default).
+    pad = closing_radius + 1
+    region = np.pad(moved.view(np.uint8), pad)
+    region = cv2.morphologyEx(region, cv2.MORPH_CLOSE, _disc_kernel(closing_radius))[pad:-pad, pad:-pad]
+    region = ndimage.binary_fill_holes(region.view(bool))
+    keep = cv2.dilate(region.view(np.uint8), np.ones((2 * paste_reach + 1,) * 2, np.uint8)).view(bool)
+    blue, green, red = cv2.split(cv2.absdiff(before, after))
+    visible = cv2.max(cv2.max(blue, green), red) > diff_threshold
+    label = ndimage.binary_fill_holes(region | (visible & keep))
+    return label, keep | label
+
+
 def render_deformation(
     image: np.ndarray, foreground: np.ndarray, params: Dict[str, Any]
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Warp part of the object as ``params`` say (deterministic).
+    """Dent (or bend) the object as ``params`` say (deterministic).
 
     Parameters
     ----------
@@ -690,52 +973,28 @@ def render_deformation(
     Returns
     -------
     image : ndarray of uint8, shape (H, W, 3)
-        The deformed image; equal to the input outside ``params["roi"]``.
+        The deformed image; the input's bytes outside the label's
+        ``paste_reach`` dilation.
     mask : ndarray of bool, shape (H, W)
-        Visible change (see the module docstring), inside the ROI.
+        The label (see the module docstring).
 
     Raises
     ------
     ValueError
-        Bad inputs, or params that do not fit the image (ROI outside it,
-        control points outside the ROI, offsets not matching the points).
+        Bad inputs, or params that do not fit the image (centre outside it,
+        control points outside the dent, offsets not matching the points).
     PlacementError
-        No control points, coinciding moved points, or a visible change
-        smaller than ``params["min_label_pixels"]``.
+        No control points, coinciding moved points, a folding dent, or a
+        change too small or too faint to see (``min_label_pixels``,
+        ``min_mean_change``).
     """
     image, foreground = check_inputs(image, foreground)
     height, width = foreground.shape
-    y0, y1, x0, x1 = (int(v) for v in params["roi"])
-    if not (0 <= y0 and y0 + 2 <= y1 <= height and 0 <= x0 and x0 + 2 <= x1 <= width):
-        raise ValueError(
-            f"params['roi'] {params['roi']} is not a box of at least 2x2 "
-            f"inside the {height}x{width} image"
-        )
-    roi_height, roi_width = y1 - y0, x1 - x0
-    src = _points(params["src_points"], "src_points") - (y0, x0)
-    offsets = _points(params["offsets"], "offsets")
-    if len(offsets) != len(src):
-        raise ValueError(f"params has {len(src)} src_points but {len(offsets)} offsets")
-    if len(src) == 0:
-        raise PlacementError("no control point fits inside the deformation ROI")
-    if np.any(src < 0) or np.any(src[:, 0] > roi_height - 1) or np.any(src[:, 1] > roi_width - 1):
-        raise ValueError(f"params['src_points'] must lie inside params['roi'] {params['roi']}")
-    dst = src + float(params["max_offset"]) * offsets
-
-    anchors = roi_border_anchors((roi_height, roi_width), int(params["anchor_spacing"]))
-    try:
-        dy, dx = tps_displacement(
-            np.vstack([src, anchors]),
-            np.vstack([dst, anchors]),
-            (roi_height, roi_width),
-            grid_step=int(params["grid_step"]),
-        )
-    except np.linalg.LinAlgError as exc:
-        raise PlacementError(f"control points coincide, the spline is singular: {exc}") from exc
-    taper = border_taper((roi_height, roi_width), max(float(params["taper_width"]), 1.0))
-    dy *= taper
-    dx *= taper
-
+    if params["partial"]:
+        roi, dy, dx, gain = _dent_field(params, (height, width))
+    else:
+        roi, dy, dx, gain = _whole_object_field(params, foreground)
+    y0, y1, x0, x1 = roi
     roi_image = image[y0:y1, x0:x1]
     roi_mask = foreground[y0:y1, x0:x1]
     warped_image, warped_mask = warp_roi(roi_image, roi_mask, dy, dx)
@@ -756,17 +1015,39 @@ def render_deformation(
     )
     # cv2.copyTo is the masked paste new_roi[warped_mask] = warped_image[...],
     # ~100x faster than numpy boolean indexing on (h, w, 3).
+    shaded = np.zeros_like(warped_mask)
+    if gain is not None:
+        # Shading belongs to the (moved) object surface, not the background.
+        shaded = (np.abs(gain - 1.0) >= float(params["shading_threshold"])) & warped_mask
+        shaded_image = warped_image.astype(np.float32) * gain[..., None]
+        warped_image = np.clip(np.rint(shaded_image), 0, 255).astype(np.uint8)
     new_roi = cv2.copyTo(warped_image, warped_mask.astype(np.uint8), new_roi)
 
+    threshold = np.float32(params["move_threshold"])
+    moved = ((dy * dy + dx * dx >= threshold * threshold) & (roi_mask | warped_mask)) | uncovered | shaded
+    roi_label, keep = deformation_label(
+        moved,
+        roi_image,
+        new_roi,
+        closing_radius=int(params["closing_radius"]),
+        paste_reach=int(params["paste_reach"]),
+        diff_threshold=int(params["diff_threshold"]),
+    )
+    new_roi = cv2.copyTo(new_roi, keep.view(np.uint8), roi_image.copy())
+    labelled, needed = int(np.count_nonzero(roi_label)), int(params["min_label_pixels"])
+    if labelled < needed:
+        raise PlacementError(f"the warp moved only {labelled} pixels (need {needed})")
+    blue, green, red = cv2.split(cv2.absdiff(roi_image, new_roi))
+    mean_change = float(cv2.max(cv2.max(blue, green), red)[roi_label].mean())
+    if mean_change < float(params["min_mean_change"]):
+        raise PlacementError(
+            f"the warp is too faint: mean change {mean_change:.1f} grey levels inside the label "
+            f"(need {params['min_mean_change']})"
+        )
     out_image = image.copy()
     out_image[y0:y1, x0:x1] = new_roi
     label = np.zeros((height, width), dtype=bool)
-    label[y0:y1, x0:x1] = visible_change_mask(
-        roi_image, new_roi, int(params["diff_threshold"]), min_speck=int(params["min_speck_pixels"])
-    )
-    labelled, needed = int(label.sum()), int(params["min_label_pixels"])
-    if labelled < needed:
-        raise PlacementError(f"the warp changed only {labelled} pixels visibly (need {needed})")
+    label[y0:y1, x0:x1] = roi_label
     return out_image, label
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 from skimage import data
 
 from maphc2f_data.synthesis import ANOMALY_TYPES, SynthesisError, synthesize
@@ -18,7 +19,10 @@ from maphc2f_data.synthesis.deformation import (
     DEFORMATION,
     DeformationConfig,
     border_taper,
+    circle_anchors,
+    deformation_label,
     inpaint_uncovered,
+    radial_taper,
     render_deformation,
     roi_border_anchors,
     sample_deformation_params,
@@ -51,31 +55,30 @@ PHOTO_FOREGROUND = np.ones((SIZE, SIZE), dtype=bool)
 SCENES = {"object": (OBJECT_IMAGE, OBJECT_FOREGROUND), "photo": (PHOTO, PHOTO_FOREGROUND)}
 
 
-def roi_mask_of(params: dict, shape: "tuple[int, int]") -> np.ndarray:
-    y0, y1, x0, x1 = params["roi"]
-    inside = np.zeros(shape, dtype=bool)
-    inside[y0:y1, x0:x1] = True
-    return inside
-
-
 def largest_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.abs(before.astype(np.int16) - after.astype(np.int16)).max(axis=2)
 
 
 def assert_valid_sample(image, foreground, result) -> None:
     params = result.params
-    inside = roi_mask_of(params, foreground.shape)
     assert result.image.dtype == np.uint8 and result.image.shape == image.shape
     assert result.mask.dtype == np.bool_ and result.mask.shape == foreground.shape
-    # Byte-identical outside the ROI; the label lies inside it.
-    assert np.array_equal(result.image[~inside], image[~inside])
-    assert not result.mask[~inside].any()
-    # The label is non-empty, large enough and marks visible change only.
+    # Byte-identical outside the label's paste_reach dilation.
+    reach = params["paste_reach"]
+    near = cv2.dilate(result.mask.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) > 0
+    assert np.array_equal(result.image[~near], image[~near])
+    # No visible change outside the label; a visible one inside it.
+    change = largest_change(image, result.image)
+    assert not (change[~result.mask] > params["diff_threshold"]).any()
+    assert change[result.mask].mean() >= params["min_mean_change"]
     assert result.mask.sum() >= params["min_label_pixels"]
-    assert np.all(largest_change(image, result.image)[result.mask] > params["diff_threshold"])
-    # Control points were drawn inside the ROI's foreground.
-    for y, x in params["src_points"]:
-        assert inside[y, x] and foreground[y, x]
+    if params["partial"]:
+        # A dent stays inside its disc (plus the closing) and its points too.
+        cy, cx = params["centre"]
+        ys, xs = np.nonzero(result.mask)
+        reach_px = params["radius"] + params["closing_radius"] + params["paste_reach"] + 1
+        assert np.hypot(ys - cy, xs - cx).max() <= reach_px
+        assert foreground[cy, cx]
     json.dumps(params)
 
 
@@ -124,26 +127,6 @@ def test_tps_interpolates_control_points_and_keeps_anchors_fixed():
     # The map p - d(p) sends dst to src: the control point moves src -> dst.
     moved_to = dst - np.column_stack([dense_dy[rows, cols], dense_dx[rows, cols]])
     np.testing.assert_allclose(moved_to, src, atol=1e-3)
-
-
-def test_coarse_field_within_a_pixel_of_dense_at_full_resolution():
-    # Default settings on a 512x512 image (the case the grid step was tuned for).
-    size = 512
-    yy, xx = np.mgrid[:size, :size]
-    foreground = (yy - 256) ** 2 + ((xx - 256) * 1.3) ** 2 < 170**2
-    worst = 0.0
-    for seed in range(3):
-        params = sample_deformation_params(np.random.default_rng(seed), foreground)
-        assert params["grid_step"] == 6
-        y0, y1, x0, x1 = params["roi"]
-        src = np.array(params["src_points"], float) - (y0, x0)
-        dst = src + params["max_offset"] * np.array(params["offsets"])
-        anchors = roi_border_anchors((y1 - y0, x1 - x0), params["anchor_spacing"])
-        points = (np.vstack([src, anchors]), np.vstack([dst, anchors]), (y1 - y0, x1 - x0))
-        dense = np.stack(tps_displacement(*points, grid_step=1))
-        coarse = np.stack(tps_displacement(*points, grid_step=params["grid_step"]))
-        worst = max(worst, float(np.hypot(*(dense - coarse)).max()))
-    assert worst < 1.0
 
 
 def test_tps_displacement_rejects_bad_arguments():
@@ -232,37 +215,33 @@ def test_visible_change_mask_thresholds_and_drops_small_pieces():
     assert np.array_equal(change, expected)
 
 
-def test_retreating_edge_shows_background_and_bulging_edge_shows_object():
-    image = np.empty((SIZE, SIZE, 3), np.uint8)
-    image[:] = BACKGROUND
-    foreground = np.zeros((SIZE, SIZE), np.uint8)
-    cv2.circle(foreground, (56, 56), 30, 1, -1)
-    foreground = foreground.astype(bool)
-    image[foreground] = OBJECT
-    full_variant = DeformationConfig(partial_probability=0.0)
-    base_params = sample_deformation_params(np.random.default_rng(0), foreground, full_variant)
-    for direction in (-1.0, 1.0):
-        # One point on the circle's right side, pushed 8 px left or right.
-        params = dict(
-            base_params,
-            roi=[10, 102, 10, 102],
-            src_points=[[56, 80]],
-            offsets=[[0.0, direction]],
-            max_offset=8.0,
-            taper_width=8.0,
-        )
-        out, label = render_deformation(image, foreground, params)
-        is_background = np.abs(out.astype(int) - BACKGROUND).max(axis=2) <= 12
-        is_object = np.abs(out.astype(int) - OBJECT).max(axis=2) <= 12
-        if direction < 0:  # the right edge pulled left: former object pixels show background
-            assert (foreground & is_background).sum() >= 20
-            # Most are labelled; the opening trims the crescent's thin tips.
-            assert label[foreground & is_background].mean() > 0.75
-        else:  # the right edge pushed right: former background shows object
-            assert (~foreground & is_object).sum() >= 20
-            assert label[~foreground & is_object].mean() > 0.75
-        # Flat colours stay flat: nothing but object, background and their edge mixtures.
-        assert (is_background | is_object).mean() > 0.97
+def test_radial_taper_and_circle_anchors():
+    taper = radial_taper((41, 41), (20, 20), 20.0, 0.5)
+    assert taper.dtype == np.float32 and taper[20, 20] == 1.0
+    assert taper[20, 30] == 1.0 and taper[20, 40] == 0.0 and taper[0, 0] == 0.0
+    assert np.all(np.diff(taper[20, 20:]) <= 0)
+    anchors = circle_anchors((5.0, 7.0), 10.0, 4.0)
+    np.testing.assert_allclose(np.hypot(anchors[:, 0] - 5, anchors[:, 1] - 7), 10.0)
+    assert len(anchors) == 16
+    with pytest.raises(ValueError):
+        radial_taper((5, 5), (2, 2), 2.0, 0.0)
+
+
+def test_deformation_label_closes_fills_and_labels_nearby_change():
+    before = np.zeros((30, 30, 3), np.uint8)
+    after = before.copy()
+    moved = np.zeros((30, 30), bool)
+    moved[10:20, 10:20] = True
+    moved[14:16, 14:16] = False  # a hole: filled
+    moved[12:18, 15] = False  # a slit: closed
+    after[9, 15] = 60  # visible, right next to the region: labelled
+    after[25, 25] = 60  # visible but far away: not kept
+    label, keep = deformation_label(moved, before, after, closing_radius=1, paste_reach=1, diff_threshold=12)
+    expected = np.zeros((30, 30), bool)
+    expected[10:20, 10:20] = True
+    expected[9, 15] = True
+    assert np.array_equal(label, expected)
+    assert keep[9:21, 9:21].all() and not keep[25, 25]
 
 
 # --------------------------------------------------------------------------
@@ -283,21 +262,19 @@ def test_synthesize_gives_a_valid_local_sample(scene, seed):
     assert_valid_sample(image, foreground, result)
 
 
-def test_texture_images_always_use_the_partial_variant_and_objects_use_both():
-    def partial_flags(foreground):
-        return {
-            sample_deformation_params(np.random.default_rng(seed), foreground)["partial"]
-            for seed in range(12)
-        }
-
-    assert partial_flags(PHOTO_FOREGROUND) == {True}
-    assert partial_flags(OBJECT_FOREGROUND) == {True, False}
-    full_variant = DeformationConfig(partial_probability=0.0)
-    full = sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND, full_variant)
-    rows, cols = np.nonzero(OBJECT_FOREGROUND)
-    y0, y1, x0, x1 = full["roi"]
-    # The foreground's bounding box plus a margin.
-    assert y0 < rows.min() and y1 > rows.max() + 1 and x0 < cols.min() and x1 > cols.max() + 1
+def test_dent_is_the_default_and_the_whole_object_variant_is_explicit():
+    flags = {
+        sample_deformation_params(np.random.default_rng(seed), OBJECT_FOREGROUND)["partial"]
+        for seed in range(12)
+    }
+    assert flags == {True}
+    whole = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=3, partial=False)
+    assert_valid_sample(OBJECT_IMAGE, OBJECT_FOREGROUND, whole)
+    dent = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=3)
+    # The whole object bends: a larger label than a dent's.
+    assert whole.mask.sum() > dent.mask.sum()
+    config = DeformationConfig(partial=False)
+    assert not sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND, config)["partial"]
 
 
 def test_same_seed_same_sample_and_seeds_differ():
@@ -324,9 +301,12 @@ def test_overriding_max_offset_rescales_the_push():
     result = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2)
     params = dict(result.params, max_offset=result.params["max_offset"] * 1.5)
     stronger = synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2, **params)
-    assert stronger.mask.sum() > result.mask.sum()
-    with pytest.raises(SynthesisError, match="changed only 0 pixels"):
-        synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2, max_offset=0.0)
+    # The label is the shaded disc either way; the stronger push changes more.
+    assert stronger.mask.sum() >= result.mask.sum()
+    stronger_change = largest_change(OBJECT_IMAGE, stronger.image).sum()
+    assert stronger_change > largest_change(OBJECT_IMAGE, result.image).sum()
+    with pytest.raises(SynthesisError, match="too faint|moved only"):
+        synthesize("deformation", OBJECT_IMAGE, OBJECT_FOREGROUND, seed=2, max_offset=0.0, shading=0.0)
 
 
 def test_bad_inputs_raise_value_error():
@@ -345,11 +325,11 @@ def test_bad_inputs_raise_value_error():
 
 def test_malformed_params_raise_value_error_and_no_points_placement_error():
     params = sample_deformation_params(np.random.default_rng(0), OBJECT_FOREGROUND)
-    with pytest.raises(ValueError, match="roi"):
-        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, roi=[0, SIZE + 5, 0, 10]))
-    outside = dict(params, roi=[0, 20, 0, 20], src_points=[[SIZE - 1, 5]], offsets=[[0.0, 1.0]])
+    with pytest.raises(ValueError, match="centre"):
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, centre=[SIZE + 5, 10]))
+    far = [[params["centre"][0], params["centre"][1] + int(params["radius"]) + 3]]
     with pytest.raises(ValueError, match="src_points"):
-        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, outside)
+        render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, src_points=far, offsets=[[0.0, 1.0]]))
     with pytest.raises(ValueError, match="offsets"):
         render_deformation(OBJECT_IMAGE, OBJECT_FOREGROUND, dict(params, offsets=[]))
     with pytest.raises(PlacementError, match="no control point"):
@@ -369,14 +349,16 @@ def test_config_is_frozen_and_validated():
     config = DeformationConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.margin = 3.0
+    with pytest.raises(ValueError, match="dent_taper"):
+        DeformationConfig(dent_taper=0.0)
+    with pytest.raises(ValueError, match="dent_radius_fraction"):
+        DeformationConfig(dent_radius_fraction=(0.3, 0.1))
     with pytest.raises(ValueError, match="num_ctrl_points"):
         DeformationConfig(num_ctrl_points=(5, 2))
     with pytest.raises(ValueError, match="max_offset"):
         DeformationConfig(max_offset=(0.0, 3.0))
     with pytest.raises(ValueError, match="ctrl_border_inset"):
         DeformationConfig(ctrl_border_inset=1.0)
-    with pytest.raises(ValueError, match="partial_probability"):
-        DeformationConfig(partial_probability=1.5)
 
 
 @settings(max_examples=25, deadline=None)
