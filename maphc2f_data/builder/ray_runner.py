@@ -445,7 +445,10 @@ class RayRunner:
         if ray.is_initialized():
             return
         if not self.address:
-            ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, include_dashboard=False,
+            # address="local" always starts a new embedded Ray: without it ray.init
+            # joins a cluster already running on this machine (`ray start`), which
+            # refuses num_cpus. Joining happens only with --ray-address/RAY_ADDRESS.
+            ray.init(address="local", num_cpus=self.num_cpus or os.cpu_count() or 1, include_dashboard=False,
                      object_store_memory=self.object_store_memory or EMBEDDED_OBJECT_STORE_BYTES,
                      logging_level=logging.WARNING)
             self._owns_ray = True

@@ -50,10 +50,11 @@ def free_port() -> int:
 
 
 def start_node(args, temp_dir: Path, env: dict, log: Path) -> subprocess.Popen:
-    """``ray start --block ...`` in its own process group (stopped as a group)."""
+    """``ray start --block ...`` in its own process group (stopped as a group);
+    ``temp_dir`` None leaves the temp dir to ``RAY_TMPDIR`` in ``env``."""
+    where = ["--temp-dir", str(temp_dir)] if temp_dir is not None else []
     command = [str(BIN / "ray"), "start", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-               "--object-store-memory", str(100 * 1024 ** 2), "--temp-dir", str(temp_dir),
-               "--disable-usage-stats", *args]
+               "--object-store-memory", str(100 * 1024 ** 2), *where, "--disable-usage-stats", *args]
     with log.open("wb") as handle:  # Popen keeps its own copy of the descriptor
         return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -130,3 +131,34 @@ def test_two_node_cluster_build_matches_the_local_build(demo_dataset, tmp_path):
     assert shard_bytes(out) == shard_bytes(demo_dataset)
     report = json.loads((out / "build_report.json").read_text())
     assert report["runner_detail"].startswith(f"Ray cluster at {address}, ")
+
+
+@pytest.mark.ray
+def test_embedded_build_ignores_a_cluster_already_running_here(tmp_path):
+    """``ray start --head`` on this machine, then a build with no address: it
+    starts its own embedded Ray instead of joining (or failing on) that one.
+
+    ``RAY_TMPDIR`` keeps the cluster's ``ray_current_cluster`` file, through
+    which ``ray.init()`` finds a local cluster, private to this test.
+    """
+    port = free_port()
+    ray_tmp = Path(tempfile.mkdtemp(prefix="mre-", dir="/tmp"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    env.update(RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=str(ray_tmp), TQDM_DISABLE="1")
+    started = []
+    try:
+        started.append(start_node(["--head", "--port", str(port), "--include-dashboard=false"],
+                                  None, env, tmp_path / "head.log"))
+        deadline = time.time() + 60
+        while not list(ray_tmp.rglob("ray_current_cluster")):
+            assert time.time() < deadline, (tmp_path / "head.log").read_text()[-2000:]
+            time.sleep(0.2)
+        out = tmp_path / "maphc2f"
+        built = subprocess.run([str(BIN / "maphc2f-build"), *DEMO_ARGS, "--categories", "nut", "--out", str(out),
+                                "--workers", "1"], env=env, capture_output=True, text=True, timeout=150)
+    finally:
+        stop_groups(started)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["runner_detail"].startswith("embedded Ray")
