@@ -117,7 +117,7 @@ class NpcfLoss(nn.Module):
     registered as a submodule, so it never enters a model checkpoint.
     """
 
-    def __init__(self, config: NpcfLossConfig = NpcfLossConfig(), backbone: Optional[nn.Module] = "default"):  # type: ignore[assignment]
+    def __init__(self, config: NpcfLossConfig = NpcfLossConfig(), backbone: Union[nn.Module, str, None] = "default"):
         super().__init__()
         self.config = config
         if isinstance(backbone, str) and backbone == "default":

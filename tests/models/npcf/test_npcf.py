@@ -73,3 +73,11 @@ def test_the_perceptual_backbone_stays_out_of_the_loss_state(effnet):
 def test_paper_training_defaults():
     assert (NPCF_TRAINING.batch_size, NPCF_TRAINING.epochs, NPCF_TRAINING.image_size) == (32, 200, 512)
     assert NPCF_TRAINING.optimizer == "AdamW"
+
+
+def test_default_weights_prefer_keeping_the_anomaly(effnet, make_batch):
+    x, a, m = make_batch(2, 64, 64)
+    loss_fn = NpcfLoss(backbone=effnet)
+    kept = loss_fn(a, x, a, m)["total"]  # u = stage A: the anomaly survives
+    erased = loss_fn(x, x, a, m)["total"]  # u = x: the anomaly is painted over
+    assert kept < erased

@@ -90,3 +90,9 @@ def test_a_few_adamw_steps_lower_the_total(make_batch):
 
 def test_paper_training_defaults():
     assert (NPCFPP_TRAINING.batch_size, NPCFPP_TRAINING.epochs, NPCFPP_TRAINING.image_size) == (32, 50, 512)
+
+
+def test_default_weights_prefer_keeping_the_anomaly(make_batch):
+    x, b1, m = make_batch(2, 64, 64)
+    loss_fn = NpcfppLoss()
+    assert loss_fn(b1, x, b1, m)["total"] < loss_fn(x, x, b1, m)["total"]
