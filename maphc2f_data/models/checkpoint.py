@@ -3,7 +3,7 @@
 No pickle anywhere: tensors go into a ``.safetensors`` file and everything
 else (model name, family, config, training arguments) into its string
 metadata as JSON. :func:`load_checkpoint` rebuilds the model through
-:func:`maphc2f_data.models.registry.create_model` and loads the tensors
+:func:`maphc2f_data.models.factory.create_model` and loads the tensors
 strictly; any problem is one :class:`~maphc2f_data.errors.CheckpointError`
 line naming the file.
 """
@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from maphc2f_data.errors import CheckpointError
-from maphc2f_data.models.registry import MODELS, config_to_dict, create_model, list_models
+from maphc2f_data.models.factory import create_model, list_models
+from maphc2f_data.models.registry import MODELS, config_to_dict
 
 __all__ = ["CheckpointInfo", "checkpoint_sha256", "load_checkpoint", "read_checkpoint_info", "save_checkpoint"]
 

@@ -8,13 +8,16 @@ config and returns the model::
     def npcf_tiny(**overrides):
         return NpcfNet(replace_config(NpcfConfig(widths=(4, 8)), overrides))
 
-:func:`create_model` calls the builder and stamps the registered name on the
-model (``model.registry_name``) so a checkpoint can record what to rebuild.
+:func:`maphc2f_data.models.factory.create_model` calls the builder and stamps
+the registered name on the model (``model.registry_name``) so a checkpoint can
+record what to rebuild. This module imports no model (model modules import
+it to register themselves; :mod:`.zoo` imports them all), so there is no
+import cycle between the registry and the models.
 Tiny test variants are registered beside the real ones; ``family`` groups a
 variant with its real model (``"npcf-tiny"`` belongs to ``"npcf"``).
 
 Builders never seed the global RNG: a caller who wants a reproducible
-initialisation passes ``seed=`` to :func:`create_model` (the weights are drawn
+initialisation passes ``seed=`` to ``create_model`` (the weights are drawn
 under a forked RNG state, so the caller's own stream is left untouched) or
 seeds torch itself.
 """
@@ -64,40 +67,6 @@ def register_model(name: str, *, family: Optional[str] = None) -> Callable[[Call
         return builder
 
     return decorator
-
-
-def _ensure_builtin_models() -> None:
-    # The models of this package register themselves on import.
-    from maphc2f_data.models.npcf import torch_model as _npcf  # noqa: F401
-    from maphc2f_data.models.npcfpp import torch_model as _npcfpp  # noqa: F401
-
-
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    _ensure_builtin_models()
-    return sorted(MODELS)
-
-
-def create_model(name: str, *, seed: Optional[int] = None, **config_overrides: Any) -> nn.Module:
-    """Build the model registered as ``name`` with the given config overrides.
-
-    ``seed`` makes the random initialisation reproducible without touching
-    the caller's global RNG stream. Unknown names and unknown config fields
-    raise ``ValueError`` naming them.
-    """
-    _ensure_builtin_models()
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
-    entry = MODELS[name]
-    if seed is None:
-        model = entry.builder(**config_overrides)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = entry.builder(**config_overrides)
-    model.registry_name = name
-    model.registry_family = entry.family
-    return model
 
 
 def replace_config(base: C, overrides: Mapping[str, Any]) -> C:

@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from maphc2f_data.errors import CheckpointError
 from maphc2f_data.models.checkpoint import checkpoint_sha256, load_checkpoint, read_checkpoint_info, save_checkpoint
 from maphc2f_data.models.npcf.torch_model import NpcfConfig
-from maphc2f_data.models.registry import create_model
+from maphc2f_data.models.factory import create_model
 
 
 @pytest.mark.parametrize("name", ["npcf-tiny", "npcfpp-tiny"])

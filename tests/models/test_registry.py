@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from maphc2f_data.models.registry import MODELS, create_model, list_models
+from maphc2f_data.models.factory import create_model, list_models
+from maphc2f_data.models.registry import MODELS
 
 
 def test_builtin_models_and_tiny_variants_are_registered():

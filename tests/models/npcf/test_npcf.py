@@ -3,7 +3,7 @@ import torch
 
 from maphc2f_data.models.npcf.loss import NpcfLoss, NpcfLossConfig, total_variation
 from maphc2f_data.models.npcf.torch_model import NPCF_TRAINING, NpcfConfig, NpcfNet
-from maphc2f_data.models.registry import create_model
+from maphc2f_data.models.factory import create_model
 
 
 @pytest.mark.parametrize("size", [(64, 64), (60, 68), (33, 47)])

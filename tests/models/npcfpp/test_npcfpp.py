@@ -4,7 +4,7 @@ import torch
 from maphc2f_data.models.npcfpp.blocks import PDEWaveAttnBlock, RegionSynergyBlock, window_partition, window_reverse
 from maphc2f_data.models.npcfpp.loss import NpcfppLoss, NpcfppLossConfig
 from maphc2f_data.models.npcfpp.torch_model import NPCFPP_TRAINING
-from maphc2f_data.models.registry import create_model
+from maphc2f_data.models.factory import create_model
 
 
 @pytest.mark.parametrize("size", [(64, 64), (60, 68), (33, 47)])
