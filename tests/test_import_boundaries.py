@@ -194,6 +194,8 @@ LIGHT = [
     "maphc2f_data.foreground",
     "maphc2f_data.refine",
     "maphc2f_data.sampling",
+    "maphc2f_data.training",
+    "maphc2f_data.evaluation",
     "maphc2f_data.names",
 ]
 
