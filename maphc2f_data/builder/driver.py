@@ -194,7 +194,7 @@ def check_compatible(existing: Optional[Dict[str, Any]], config: BuildConfig, pl
         )
 
 
-def _category_entry(source: Any, results: Sequence[ShardResult]) -> Dict[str, Any]:
+def _category_entry(source: Any, root: Optional[str], results: Sequence[ShardResult]) -> Dict[str, Any]:
     from maphc2f_data.dataset.config import SOURCE_LICENSES, SOURCE_PRETTY_NAMES
     from maphc2f_data.dataset.manifest import category_entry
 
@@ -204,6 +204,7 @@ def _category_entry(source: Any, results: Sequence[ShardResult]) -> Dict[str, An
             rows[kind] += int(n)
     return category_entry(
         source=source.name,
+        root=root,
         license=getattr(source, "license", None) or SOURCE_LICENSES.get(source.name, "unknown"),
         pretty_name=getattr(source, "pretty_name", None) or SOURCE_PRETTY_NAMES.get(source.name, source.name),
         rows_by_type=rows,
@@ -229,7 +230,7 @@ def merge_manifest(existing: Optional[Dict[str, Any]], config: BuildConfig, plan
     for result in results:
         by_category.setdefault(result.category, []).append(result)
     for name, category_plan in plan.categories.items():
-        entry = _category_entry(source, by_category.get(name, []))
+        entry = _category_entry(source, config_record(config, plan)["root"], by_category.get(name, []))
         if entry["shards"]:
             categories[name] = entry
         else:  # nothing could be made: no config for it in the card

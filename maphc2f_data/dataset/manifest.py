@@ -69,14 +69,20 @@ def write_manifest(out_dir: os.PathLike, manifest: Dict[str, Any]) -> Path:
     return path
 
 
-def category_entry(*, source: str, license: str, pretty_name: str, rows_by_type: Mapping[str, int],
-                   shards: Sequence[ShardInfo]) -> Dict[str, Any]:
+def category_entry(*, source: str, root: Optional[str], license: str, pretty_name: str,
+                   rows_by_type: Mapping[str, int], shards: Sequence[ShardInfo]) -> Dict[str, Any]:
     """A category's entry in ``manifest["categories"]`` (the one place its format is written).
 
     Parameters
     ----------
-    source, license, pretty_name : str
-        The source the category came from, its licence and display name.
+    source : str
+        The source the category came from.
+    root : str or None
+        Absolute source root on the building machine (None for the demo);
+        training recipes re-read the normal images from it. The card never
+        shows it.
+    license, pretty_name : str
+        The source's licence and display name.
     rows_by_type : mapping
         Defect type -> rows of the category.
     shards : sequence of ShardInfo
@@ -84,6 +90,7 @@ def category_entry(*, source: str, license: str, pretty_name: str, rows_by_type:
     """
     return {
         "source": source,
+        "root": root,
         "license": license,
         "source_pretty_name": pretty_name,
         "rows": {kind: int(n) for kind, n in rows_by_type.items()},

@@ -6,10 +6,12 @@ with one resize rule (:func:`resize_square`), so a preview shows exactly what
 a build writes and refinement plugs in at one place.
 
 * :mod:`.sample` - load and resize, synthesise, refine, measure;
+* :mod:`.normals` - the normal image a built row was made from;
 * :mod:`.statistics` - per-sample figures stored with every row (anomaly
   area, share on the foreground, CIEDE2000 contrast).
 """
 
+from maphc2f_data.sampling.normals import NormalImages
 from maphc2f_data.sampling.sample import (
     STAGES,
     Sample,
@@ -20,4 +22,4 @@ from maphc2f_data.sampling.sample import (
     resize_square,
 )
 
-__all__ = ["STAGES", "Sample", "StageTimes", "load_square", "make_sample", "params_json", "resize_square"]
+__all__ = ["STAGES", "NormalImages", "Sample", "StageTimes", "load_square", "make_sample", "params_json", "resize_square"]
