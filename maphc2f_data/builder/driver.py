@@ -38,7 +38,7 @@ from maphc2f_data.builder.plan import (
     effective_png_compression,
     make_plan,
 )
-from maphc2f_data.builder.report import BuildReport, planned_counts
+from maphc2f_data.builder.report import REPORT_NAME, BuildReport, planned_counts
 from maphc2f_data.builder.runner import Runner
 from maphc2f_data.builder.worker import ShardResult, WorkerContext, build_shard, finished_shard
 from maphc2f_data.dataset.folders import check_dataset_output
@@ -53,6 +53,8 @@ HUB_IGNORE_PATTERNS = (".cache/*", "*.tmp-*", "build_report.json")
 NO_SAM_MESSAGE = ("no --sam-checkpoint: object foregrounds come from the classical extractor "
                   "(foreground_method='classical'); the paper used SAM, e.g. "
                   "--sam-checkpoint sam_vit_h_4b8939.pth --sam-model vit_h")
+#: Skipped inputs or failed samples named in a warning or error line.
+LISTED_PROBLEMS = 3
 #: Settings every category of one dataset must share.
 SHARED_SETTINGS = ("seed", "size", "png_compression", "sam_model")
 
@@ -280,7 +282,9 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     ------
     UserError
         Bad options, source or output folder; raised before anything is
-        written or removed.
+        written or removed. Also, after the manifest, card and report are
+        written: when the build's categories hold no rows, or with
+        ``config.strict`` when an input was skipped or a sample failed.
     """
     from maphc2f_data.dataset.manifest import read_manifest
 
@@ -312,7 +316,43 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         if own_runner:
             cleanup.callback(runner.close)
         _run_locked(config, out, plan, tasks, existing, source, runner, report, command, progress, log, started)
+    check_outcome(report, strict=config.strict, log=log)
     return report
+
+
+def _first(paths: Sequence[str]) -> str:
+    shown = ", ".join(paths[:LISTED_PROBLEMS])
+    return shown + (", ..." if len(paths) > LISTED_PROBLEMS else "")
+
+
+def check_outcome(report: BuildReport, *, strict: bool = False, log=None) -> None:
+    """Warn about skipped inputs and failed samples; fail an empty build (or,
+    with ``strict``, an incomplete one). Called after the report is saved, so
+    everything written stays.
+
+    Raises
+    ------
+    UserError
+        The build's categories hold no rows, or ``strict`` and something
+        was skipped or failed.
+    """
+    log = log or (lambda message: print(f"maphc2f-build: warning: {message}", file=sys.stderr))
+    skipped = [entry["source_image"] for entry in report.skipped_images]
+    failed = [f"{entry['source_image']} {entry['defect_type']}" for entry in report.failures]
+    problems = []
+    if skipped:
+        problems.append(f"{len(skipped)} unreadable source image{'s' if len(skipped) != 1 else ''} skipped "
+                        f"({_first(skipped)})")
+    if failed:
+        problems.append(f"{len(failed)} sample{'s' if len(failed) != 1 else ''} failed ({_first(failed)})")
+    where = f"see {Path(report.out_dir) / REPORT_NAME}"
+    if report.total_rows == 0:
+        raise UserError(f"the build made no rows of its {report.total_planned} planned samples"
+                        f"{': ' + '; '.join(problems) if problems else ''}; {where}")
+    if strict and problems:
+        raise UserError(f"--strict: {'; '.join(problems)}; {where}")
+    for problem in problems:
+        log(f"{problem}; {where}")
 
 
 def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[ShardTask],
