@@ -23,12 +23,11 @@ manifest entries. A lock file refuses a second concurrent build of one folder.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from maphc2f_data import __version__
 from maphc2f_data.synthesis import DEFECT_TYPES
@@ -39,9 +38,11 @@ from maphc2f_data.builder.plan import (
     effective_png_compression,
     make_plan,
 )
-from maphc2f_data.builder.report import BuildReport, planned_counts
+from maphc2f_data.builder.report import REPORT_NAME, BuildReport, planned_counts
 from maphc2f_data.builder.runner import Runner
 from maphc2f_data.builder.worker import ShardResult, WorkerContext, build_shard, finished_shard
+from maphc2f_data.dataset.folders import check_dataset_output
+from maphc2f_data.dataset.lock import dataset_lock
 from maphc2f_data.errors import CheckpointError, UserError
 
 #: Files ``--push-to-hub`` never uploads: build caches, temporary files, the
@@ -52,61 +53,13 @@ HUB_IGNORE_PATTERNS = (".cache/*", "*.tmp-*", "build_report.json")
 NO_SAM_MESSAGE = ("no --sam-checkpoint: object foregrounds come from the classical extractor "
                   "(foreground_method='classical'); the paper used SAM, e.g. "
                   "--sam-checkpoint sam_vit_h_4b8939.pth --sam-model vit_h")
-#: Lock file that keeps two builds from writing one folder at once.
-LOCK_NAME = "build.lock"
+#: Skipped inputs or failed samples named in a warning or error line.
+LISTED_PROBLEMS = 3
 #: Settings every category of one dataset must share.
 SHARED_SETTINGS = ("seed", "size", "png_compression", "sam_model")
 
 
 # -- output folder -------------------------------------------------------
-
-
-def is_dataset_dir(path: Path) -> bool:
-    """Whether ``path`` looks like a (possibly unfinished) maphc2f dataset."""
-    from maphc2f_data.dataset.config import CACHE_DIR, DATA_DIR, MANIFEST_NAME
-
-    return ((path / MANIFEST_NAME).is_file() or (path / DATA_DIR).is_dir()
-            or (path / CACHE_DIR / LOCK_NAME).is_file())
-
-
-def check_output_dir(out: Path) -> None:
-    """Refuse an output that is a file or a non-empty folder of something else.
-
-    Raises
-    ------
-    UserError
-    """
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and not is_dataset_dir(out) and any(out.iterdir()):
-        raise UserError(
-            f"--out {out} is a non-empty folder that is not a maphc2f dataset (no manifest.json or data/); "
-            "choose a new or empty folder"
-        )
-
-
-@contextlib.contextmanager
-def build_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out/.cache/build.lock`` (released on exit or death).
-
-    Raises
-    ------
-    UserError
-        Another build holds the lock.
-    """
-    from maphc2f_data.dataset.config import CACHE_DIR
-
-    path = out / CACHE_DIR / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"another maphc2f-build is writing {out} (lock {path}); wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def remove_temporary_files(out: Path) -> List[Path]:
@@ -330,7 +283,9 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     ------
     UserError
         Bad options, source or output folder; raised before anything is
-        written or removed.
+        written or removed. Also, after the manifest, card and report are
+        written: when the build's categories hold no rows, or with
+        ``config.strict`` when an input was skipped or a sample failed.
     """
     from maphc2f_data.dataset.manifest import read_manifest
 
@@ -339,7 +294,7 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     plan = make_plan(config)
     source = plan.source
     out = Path(config.out).expanduser().resolve()
-    check_output_dir(out)
+    check_dataset_output(out)
     if config.sam_checkpoint and not Path(config.sam_checkpoint).expanduser().is_file():
         raise CheckpointError(f"SAM checkpoint not found: {config.sam_checkpoint}")
     for message in plan.warnings:
@@ -362,7 +317,43 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
         if own_runner:
             cleanup.callback(runner.close)
         _run_locked(config, out, plan, tasks, existing, source, runner, report, command, progress, log, started)
+    check_outcome(report, strict=config.strict, log=log)
     return report
+
+
+def _first(paths: Sequence[str]) -> str:
+    shown = ", ".join(paths[:LISTED_PROBLEMS])
+    return shown + (", ..." if len(paths) > LISTED_PROBLEMS else "")
+
+
+def check_outcome(report: BuildReport, *, strict: bool = False, log=None) -> None:
+    """Warn about skipped inputs and failed samples; fail an empty build (or,
+    with ``strict``, an incomplete one). Called after the report is saved, so
+    everything written stays.
+
+    Raises
+    ------
+    UserError
+        The build's categories hold no rows, or ``strict`` and something
+        was skipped or failed.
+    """
+    log = log or (lambda message: print(f"maphc2f-build: warning: {message}", file=sys.stderr))
+    skipped = [entry["source_image"] for entry in report.skipped_images]
+    failed = [f"{entry['source_image']} {entry['defect_type']}" for entry in report.failures]
+    problems = []
+    if skipped:
+        problems.append(f"{len(skipped)} unreadable source image{'s' if len(skipped) != 1 else ''} skipped "
+                        f"({_first(skipped)})")
+    if failed:
+        problems.append(f"{len(failed)} sample{'s' if len(failed) != 1 else ''} failed ({_first(failed)})")
+    where = f"see {Path(report.out_dir) / REPORT_NAME}"
+    if report.total_rows == 0:
+        raise UserError(f"the build made no rows of its {report.total_planned} planned samples"
+                        f"{': ' + '; '.join(problems) if problems else ''}; {where}")
+    if strict and problems:
+        raise UserError(f"--strict: {'; '.join(problems)}; {where}")
+    for problem in problems:
+        log(f"{problem}; {where}")
 
 
 def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[ShardTask],
@@ -372,7 +363,7 @@ def _run_locked(config: BuildConfig, out: Path, plan: BuildPlan, tasks: List[Sha
     from maphc2f_data.dataset.card import write_card
     from maphc2f_data.dataset.manifest import write_manifest
 
-    with build_lock(out):
+    with dataset_lock(out, "maphc2f-build"):
         remove_temporary_files(out)
         for name in plan.categories:
             keep = [task.filename for task in tasks if task.category == name]

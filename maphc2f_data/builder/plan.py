@@ -92,6 +92,9 @@ class BuildConfig:
         Torch device for SAM (None = CUDA when available).
     rows_per_shard : int or None
         Maximum rows per shard; None = :func:`default_rows_per_shard`.
+    strict : bool
+        Fail the build (after its report is saved) when a source image was
+        skipped or a sample failed, instead of warning.
     """
 
     source: str
@@ -106,6 +109,7 @@ class BuildConfig:
     sam_model: str = "vit_h"
     device: Optional[str] = None
     rows_per_shard: Optional[int] = None
+    strict: bool = False
 
 
 def parse_count(text: Union[str, int]) -> Count:

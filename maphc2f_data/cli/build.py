@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
                         help="after a successful build, upload --out to this Hugging Face dataset repo "
                              "(created if missing; needs a token); the .cache folder is never uploaded")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 2, after build_report.json is written) when a source image was "
+                             "unreadable or a sample failed; without it they are skipped with a warning")
     parser.add_argument("--no-progress", action="store_true",
                         help="do not show the progress bar")
     # Testing aid: small shards without building thousands of samples.
@@ -115,6 +118,7 @@ def config_from_args(args: argparse.Namespace):
         sam_model=args.sam_model,
         device=args.device,
         rows_per_shard=args.rows_per_shard,
+        strict=args.strict,
     )
 
 

@@ -3,7 +3,8 @@
 The YAML header is what ``datasets`` and the Hub read: one configuration per
 category plus ``all`` (the default), each with ``data_files`` globs per split
 that only ever match ``data/<category>/<split>-*.parquet`` (never the
-``.cache`` folder), and the licences present. The body is the template
+``.cache`` folder) and a ``description`` naming the shards' content
+fingerprint (it keys the ``datasets`` cache), and the licences present. The body is the template
 ``dataset_cards/maphc2f.md`` filled by :class:`string.Template`. Everything is
 derived from the manifest, so equal manifests give byte-identical cards.
 """
@@ -29,6 +30,7 @@ from maphc2f_data.dataset.config import (
     SOURCE_PRETTY_NAMES,
     SPLITS,
 )
+from maphc2f_data.dataset.manifest import content_fingerprint
 from maphc2f_data.dataset.shards import atomic_write_bytes
 from maphc2f_data.names import RAW_STAGE, STAGES
 
@@ -148,10 +150,14 @@ def card_yaml(manifest: Mapping[str, Any]) -> Dict[str, Any]:
     _check_category_names(names)
     licenses = sorted({hf_license_id(_license(categories[name])) for name in names})
     all_splits = [split for split in SPLITS if any(split in _splits_of(categories[n]) for n in names)]
+    # The fingerprint changes the cache key ``datasets`` derives from the
+    # configurations, so another or a rebuilt dataset never hits this one's cache.
+    description = f"MaPhC2F shards {content_fingerprint(manifest)}"
     configs = [
         {
             "config_name": ALL_CONFIG,
             "default": True,
+            "description": description,
             "data_files": [
                 {"split": split, "path": f"{DATA_DIR}/*/{split}-*.parquet"} for split in all_splits
             ],
@@ -163,6 +169,7 @@ def card_yaml(manifest: Mapping[str, Any]) -> Dict[str, Any]:
         configs.append(
             {
                 "config_name": name,
+                "description": description,
                 "data_files": [
                     {"split": split, "path": f"{DATA_DIR}/{name}/{split}-*.parquet"}
                     for split in _splits_of(categories[name])

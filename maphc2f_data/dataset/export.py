@@ -11,6 +11,7 @@ There are no ``train/good`` folders: the normal images belong to the sources
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections import Counter
@@ -19,9 +20,12 @@ from typing import Any, Dict
 
 from tqdm.auto import tqdm
 
+from maphc2f_data import __version__
 from maphc2f_data.dataset.config import DEFECT_TYPES
+from maphc2f_data.dataset.folders import EXPORT_MARKER, check_export_output, require_dataset
+from maphc2f_data.dataset.lock import dataset_lock
 from maphc2f_data.dataset.manifest import read_manifest, resolve_shard_path
-from maphc2f_data.dataset.shards import iter_rows
+from maphc2f_data.dataset.shards import atomic_write_bytes, iter_rows
 from maphc2f_data.errors import UserError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -76,8 +80,10 @@ def export_mvtec(out_dir: os.PathLike, dest: os.PathLike) -> Dict[str, Any]:
     out_dir : path-like
         A built dataset (with ``manifest.json``).
     dest : path-like
-        Export folder; created if needed; must not lie inside ``out_dir``.
-        Existing files of the same names are overwritten.
+        Export folder; created if needed; must not lie inside ``out_dir``,
+        and must be new, empty or an earlier export (recognised by its
+        :data:`~maphc2f_data.dataset.folders.EXPORT_MARKER` file, written
+        first). Files of an earlier export with the same names are overwritten.
 
     Returns
     -------
@@ -87,25 +93,41 @@ def export_mvtec(out_dir: os.PathLike, dest: os.PathLike) -> Dict[str, Any]:
     Raises
     ------
     UserError
-        When ``out_dir`` is not a built dataset or ``dest`` is inside it.
+        When ``out_dir`` is not a built dataset, ``dest`` is inside it or
+        holds files of something else, or a build is writing ``out_dir``.
     """
     root = Path(out_dir).expanduser().resolve()
     dest = Path(dest).expanduser().resolve()
-    manifest = read_manifest(root)
-    if manifest is None:
-        raise UserError(f"not a built MaPhC2F dataset (no manifest.json): {root}")
+    require_dataset(root)
     if _inside(dest, root):
         raise UserError(f"export folder must not be inside the dataset: {dest}")
-    categories = manifest.get("categories") or {}
+    _check_categories(root, dest, (read_manifest(root) or {}).get("categories") or {})
+    check_export_output(dest)
+    with dataset_lock(root, "maphc2f export", shared=True):
+        return _export_locked(root, dest)
+
+
+def _check_categories(root: Path, dest: Path, categories: Dict[str, Any]) -> None:
     for category in categories:
         if not _SAFE_CATEGORY.match(category):
             raise UserError(f"category name {category!r} is not a safe folder name in {root}")
         if _inside(root, dest / category):
             raise UserError(f"exporting to {dest} would write into the dataset itself ({dest / category})")
 
+
+def _export_locked(root: Path, dest: Path) -> Dict[str, Any]:
+    """Everything :func:`export_mvtec` does while holding the dataset's lock (shared)."""
+    manifest = read_manifest(root) or {}
+    categories = manifest.get("categories") or {}
+    _check_categories(root, dest, categories)
+
     counts: Dict[str, Counter] = {category: Counter() for category in sorted(categories)}
     jobs = [(c, s) for c in sorted(categories) for s in sorted(categories[c].get("shards") or [], key=lambda s: s["path"])]
     dest.mkdir(parents=True, exist_ok=True)
+    # The marker goes first: an interrupted export is still recognised as one.
+    atomic_write_bytes(json.dumps({"made_by": "maphc2f export", "format": "mvtec", "dataset": str(root),
+                                   "package_version": __version__}, indent=2).encode("utf-8") + b"\n",
+                       dest / EXPORT_MARKER)
     for category, shard in tqdm(jobs, desc="export", unit="shard", disable=None):
         path = resolve_shard_path(root, shard.get("path"), category)
         if path is None or not path.is_file():

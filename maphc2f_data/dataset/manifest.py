@@ -7,6 +7,7 @@ written atomically with sorted keys, so equal content gives equal bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -106,6 +107,20 @@ def listed_shards(manifest: Dict[str, Any]) -> List[Dict[str, Any]]:
         for shard in (entry.get("shards") or [])
     ]
     return sorted(shards, key=lambda shard: shard["path"])
+
+
+def content_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """16 hex digits of SHA-256 over every listed shard's path, rows and sha256.
+
+    Equal for equal shards whatever the folder, different after any rebuild
+    or split that changes a shard. The card puts it into each configuration
+    (see :func:`maphc2f_data.dataset.card.card_yaml`) because ``datasets``
+    keys its cache of a local folder on the folder's name and the card's
+    configurations, not on the files' contents.
+    """
+    shards = [[shard.get("path"), int(shard.get("rows") or 0), shard.get("sha256")]
+              for shard in listed_shards(dict(manifest))]
+    return hashlib.sha256(json.dumps(shards, separators=(",", ":")).encode("utf-8")).hexdigest()[:16]
 
 
 def resolve_shard_path(root: os.PathLike, rel: Any, category: str) -> Optional[Path]:

@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 
 from maphc2f_data.dataset.card import write_card
 from maphc2f_data.dataset.config import DATA_DIR, MAX_ROWS_PER_SHARD, SPLITS
+from maphc2f_data.dataset.folders import require_dataset
+from maphc2f_data.dataset.lock import dataset_lock
 from maphc2f_data.dataset.manifest import read_manifest, resolve_shard_path, write_manifest
 from maphc2f_data.dataset.shards import (
     ShardInfo,
@@ -147,7 +149,8 @@ def make_splits(out_dir: os.PathLike, val_fraction: float, seed: int = 0) -> Dic
     ------
     UserError
         For a fraction outside [0, 1), a folder that is not a built dataset,
-        or shards that no longer match the manifest.
+        shards that no longer match the manifest, or a dataset another
+        command (a build) is using.
     """
     if not isinstance(val_fraction, (int, float)) or not 0.0 <= float(val_fraction) < 1.0:
         raise UserError(f"--val-fraction must be in [0, 1), got {val_fraction!r}")
@@ -155,9 +158,14 @@ def make_splits(out_dir: os.PathLike, val_fraction: float, seed: int = 0) -> Dic
         raise UserError(f"--seed must be an integer, got {seed!r}")
     val_fraction = float(val_fraction)
     root = Path(out_dir)
-    manifest = read_manifest(root)
-    if manifest is None:
-        raise UserError(f"not a built MaPhC2F dataset (no manifest.json): {root}")
+    require_dataset(root)
+    with dataset_lock(root, "maphc2f splits"):
+        return _make_splits_locked(root, val_fraction, seed)
+
+
+def _make_splits_locked(root: Path, val_fraction: float, seed: int) -> Dict[str, Any]:
+    """Everything :func:`make_splits` does while holding the dataset's lock."""
+    manifest = read_manifest(root) or {}
     categories = manifest.get("categories") or {}
     node = platform.node() or None
 

@@ -6,7 +6,8 @@ listed shard exists with the listed SHA-256 and row count, and no other file
 sits in ``data/``; each shard has exactly the dataset schema; every image,
 mask and foreground PNG decodes, masks are strictly 0/255, the three have the
 same size; ``defect_type`` is a valid class; ``sample_id`` is unique across
-the dataset; per-category and total row counts match the manifest.
+the dataset; per-category and total row counts match the manifest; the
+dataset holds at least one row.
 """
 
 from __future__ import annotations
@@ -253,6 +254,9 @@ def validate_dataset(out_dir: os.PathLike) -> List[str]:
                 )
     if manifest.get("total_rows") != total_rows:
         problems.append(f"manifest: total_rows {manifest.get('total_rows')!r}, shards list {total_rows}")
+    if total_rows == 0:
+        problems.append("manifest: the dataset holds no rows (every input of its build was skipped or failed; "
+                        "see build_report.json)")
     return problems
 
 

@@ -21,7 +21,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from build_helpers import DEMO_ARGS, file_states, run_build  # noqa: E402
-from fake_trees import make_folder_tree  # noqa: E402
+from fake_trees import make_folder_tree, make_mvtec_tree  # noqa: E402
 
 from maphc2f_data.builder.driver import HUB_IGNORE_PATTERNS, push_to_hub  # noqa: E402
 from maphc2f_data.dataset.manifest import read_manifest  # noqa: E402
@@ -209,6 +209,55 @@ def test_corrupt_inputs_are_skipped_and_named(tmp_path, capsys):
                  "--no-progress", "--serial"]) == 0
     text = capsys.readouterr().out
     assert "Shards: 0 written, 2 already finished" in text and "Skipped source images: 2" in text
+
+
+def _corrupt_mvtec_tree(root: Path, good: int = 0) -> Path:
+    """An MVTec-layout tree (bottle) whose first ``good`` training images are readable."""
+    tree = make_mvtec_tree(root, ["bottle"], n_train=3, size=48)
+    for path in sorted((tree / "bottle" / "train" / "good").glob("*.png"))[good:]:
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    return tree
+
+
+def _mvtec_build(tree: Path, out: Path, *extra: str) -> int:
+    from maphc2f_data.cli.build import main
+
+    return main(["--source", "mvtec", "--root", str(tree), "--out", str(out), "--count", "1", "--size", "64",
+                 "--no-progress", "--serial", *extra])
+
+
+def test_a_build_that_made_no_rows_fails_and_validate_agrees(tmp_path, capsys):
+    """Every input unreadable used to end in '0 rows made', exit 0, and validate 'ok: 0 rows'."""
+    tree, out = _corrupt_mvtec_tree(tmp_path / "mvtec"), tmp_path / "out"
+    assert _mvtec_build(tree, out) == 2
+    err = capsys.readouterr().err
+    error = [line for line in err.splitlines() if line.startswith("maphc2f: error:")]
+    assert len(error) == 1 and "made no rows of its 9 planned samples" in error[0]
+    assert "3 unreadable source images skipped (bottle/train/good/000.png" in error[0]
+    report = json.loads((out / "build_report.json").read_text())  # written before the error
+    assert len(report["skipped_images"]) == 3
+    assert read_manifest(out)["total_rows"] == 0
+    assert any("holds no rows" in problem for problem in validate_dataset(out))
+    from maphc2f_data.cli.validate import main as validate
+
+    assert validate([str(out)]) == 1
+
+
+def test_skipped_inputs_warn_and_strict_fails_after_the_report(tmp_path, capsys):
+    tree = _corrupt_mvtec_tree(tmp_path / "mvtec", good=2)
+    out = tmp_path / "out"
+    assert _mvtec_build(tree, out) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 unreadable source image skipped (bottle/train/good/002.png); see" in err
+    assert read_manifest(out)["total_rows"] == 6
+    strict = tmp_path / "strict"
+    assert _mvtec_build(tree, strict, "--strict") == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("maphc2f: error:")] == [
+        f"maphc2f: error: --strict: 1 unreadable source image skipped (bottle/train/good/002.png); "
+        f"see {strict.resolve() / 'build_report.json'}"]
+    assert read_manifest(strict)["total_rows"] == 6 and validate_dataset(strict) == []  # nothing lost
+    assert json.loads((strict / "build_report.json").read_text())["skipped_images"]
 
 
 def test_hub_upload_ignores_cache_temporaries_and_report(demo_dataset):

@@ -25,6 +25,7 @@ from maphc2f_data.builder.plan import make_plan  # noqa: E402
 from maphc2f_data.builder.plan import BuildConfig  # noqa: E402
 from maphc2f_data.builder.runner import make_runner  # noqa: E402
 from maphc2f_data.builder.worker import build_shard  # noqa: E402
+from maphc2f_data.dataset.lock import dataset_lock  # noqa: E402
 from maphc2f_data.errors import UserError  # noqa: E402
 
 ray = pytest.importorskip("ray")
@@ -144,6 +145,8 @@ def test_one_ray_worker_matches_the_serial_build_and_counts_every_sample_once(ra
     plan = make_plan(config)
     tasks = plan.tasks()
     context = worker_context(config, Path(config.out).resolve())
+    with dataset_lock(config.out, "test"):  # claims the folder, as build() does before any shard
+        pass
     with RayRunner(workers=1) as runner:
         results = list(runner.map_shards(tasks, build_shard, context, progress=told.append))
         assert runner.pool == PoolSpec(size=1, num_cpus=1.0)

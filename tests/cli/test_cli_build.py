@@ -95,6 +95,33 @@ def test_out_must_be_a_folder_that_is_new_empty_or_a_dataset(tmp_path, capsys):
     assert a_file.read_text() == "keep me" and sorted(p.name for p in other.iterdir()) == ["holiday.jpg"]
 
 
+def test_a_folder_with_a_data_subfolder_is_not_taken_for_a_dataset(tmp_path, capsys):
+    """A user's folder with ``data/`` but no maphc2f manifest used to be written into."""
+    mine = tmp_path / "project"
+    files = {"README.md": "my readme", "notes.txt": "notes", "data/important.csv": "a,b", "sub/keep.txt": "keep"}
+    for rel, text in files.items():
+        (mine / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mine / rel).write_text(text)
+    assert main(["--source", "demo", "--categories", "nut", "--count", "1", "--size", "32", "--serial",
+                 "--out", str(mine), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds files maphc2f-build did not write (README.md, notes.txt" in err
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*") if p.is_file()) == sorted(files)
+    assert all((mine / rel).read_text() == text for rel, text in files.items())
+    # Another tool's manifest.json does not make it a dataset either.
+    (mine / "manifest.json").write_text('{"name": "other", "format_version": 1}')
+    assert main(["--source", "demo", "--out", str(mine), "--no-progress"]) == 2
+    assert "not a maphc2f dataset" in capsys.readouterr().err
+
+
+def test_an_empty_folder_is_fine(tmp_path):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert main(["--source", "demo", "--categories", "nut", "--count", "1", "--size", "32", "--serial",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert (out / "manifest.json").is_file()
+
+
 @pytest.mark.skipif(
     any(importlib.util.find_spec(f"maphc2f_data.cli.{name}") is None
         for name in ("preview", "validate", "splits", "export")),

@@ -85,3 +85,38 @@ def test_load_helper_refuses_what_is_not_a_dataset(built_dataset, tmp_path):
         load(built_dataset, category="wood")
     with pytest.raises(UserError, match="split 'validation'.*valid: \\['train'\\]"):
         load(built_dataset, split="validation")
+
+
+def test_card_configs_carry_the_content_fingerprint(built_dataset, dataset_copy):
+    """``datasets`` keys its cache on the card's configurations: a changed
+    shard changes the fingerprint in every configuration."""
+    import yaml
+
+    from maphc2f_data.dataset.card import write_card
+    from maphc2f_data.dataset.manifest import content_fingerprint, read_manifest
+
+    def descriptions(root):
+        header = yaml.safe_load((root / "README.md").read_text().split("---")[1])
+        return {config["description"] for config in header["configs"]}
+
+    manifest = read_manifest(dataset_copy)
+    assert descriptions(built_dataset) == {f"MaPhC2F shards {content_fingerprint(manifest)}"}
+    manifest["categories"]["candle"]["shards"][0]["sha256"] = "0" * 64
+    write_card(dataset_copy, manifest)
+    assert descriptions(dataset_copy) == {f"MaPhC2F shards {content_fingerprint(manifest)}"}
+    assert descriptions(dataset_copy) != descriptions(built_dataset)
+
+
+def test_load_helper_refuses_rows_a_stale_cache_returns(dataset_copy):
+    """Shards changed behind the manifest's back: the cache still holds the
+    old rows, and the helper says so instead of returning them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert len(load(dataset_copy, category="candle")) == sum(LAYOUT["candle"][1])  # fills the cache
+    shard = next((dataset_copy / "data" / "candle").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    ids = pa.array([f"other-{sid}" for sid in table.column("sample_id").to_pylist()])
+    pq.write_table(table.set_column(table.schema.get_field_index("sample_id"), "sample_id", ids), shard)
+    with pytest.raises(UserError, match=r"other rows than the shards of .* \(candle, train\) hold"):
+        load(dataset_copy, category="candle")
