@@ -41,7 +41,7 @@ from maphc2f_data.builder.plan import (
 from maphc2f_data.builder.report import REPORT_NAME, BuildReport, planned_counts
 from maphc2f_data.builder.runner import Runner
 from maphc2f_data.builder.worker import ShardResult, WorkerContext, build_shard, finished_shard
-from maphc2f_data.dataset.folders import check_dataset_output
+from maphc2f_data.dataset.folders import check_dataset_output, make_output_dir
 from maphc2f_data.dataset.lock import dataset_lock
 from maphc2f_data.errors import CheckpointError, UserError
 
@@ -147,7 +147,7 @@ def check_compatible(existing: Optional[Dict[str, Any]], config: BuildConfig, pl
         )
 
 
-def _category_entry(source: Any, root: Optional[str], results: Sequence[ShardResult]) -> Dict[str, Any]:
+def _category_entry(source: Any, root: Optional[str], name: str, results: Sequence[ShardResult]) -> Dict[str, Any]:
     from maphc2f_data.dataset.config import SOURCE_LICENSES, SOURCE_PRETTY_NAMES
     from maphc2f_data.dataset.manifest import category_entry
 
@@ -161,6 +161,7 @@ def _category_entry(source: Any, root: Optional[str], results: Sequence[ShardRes
         license=getattr(source, "license", None) or SOURCE_LICENSES.get(source.name, "unknown"),
         pretty_name=getattr(source, "pretty_name", None) or SOURCE_PRETTY_NAMES.get(source.name, source.name),
         rows_by_type=rows,
+        images_read=source.images_read(name),
         shards=[result.shard_info() for result in sorted(results, key=lambda r: r.index)
                 if result.sha256 is not None],
     )
@@ -183,7 +184,7 @@ def merge_manifest(existing: Optional[Dict[str, Any]], config: BuildConfig, plan
     for result in results:
         by_category.setdefault(result.category, []).append(result)
     for name, category_plan in plan.categories.items():
-        entry = _category_entry(source, config_record(config, plan)["root"], by_category.get(name, []))
+        entry = _category_entry(source, config_record(config, plan)["root"], name, by_category.get(name, []))
         if entry["shards"]:
             categories[name] = entry
         else:  # nothing could be made: no config for it in the card
@@ -297,12 +298,13 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     check_dataset_output(out)
     if config.sam_checkpoint and not Path(config.sam_checkpoint).expanduser().is_file():
         raise CheckpointError(f"SAM checkpoint not found: {config.sam_checkpoint}")
+    existing = read_manifest(out) if out.is_dir() else None
+    check_compatible(existing, config, plan)
+    make_output_dir(out)  # a read-only or virtual --out fails here, before any warning
     for message in plan.warnings:
         log(message)
     if not config.sam_checkpoint:
         log(NO_SAM_MESSAGE)
-    existing = read_manifest(out) if out.is_dir() else None
-    check_compatible(existing, config, plan)
     tasks = plan.tasks()
     own_runner = runner is None
     if runner is None:
@@ -312,7 +314,6 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     report = BuildReport(out_dir=str(out), source=config.source, runner=runner.name,
                          planned=planned_counts(plan.categories), warnings=list(plan.warnings))
 
-    out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as cleanup:
         if own_runner:
             cleanup.callback(runner.close)

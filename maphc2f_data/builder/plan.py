@@ -52,6 +52,10 @@ from maphc2f_data.sources.base import Source, SourceImage
 PLAN_VERSION = "maphc2f-sample-v1"
 #: Smallest accepted ``--size`` (the synthesisers need room to place anomalies).
 MIN_SIZE = 32
+#: Largest accepted ``--size``: twice the largest benchmark image side (VisA's
+#: ~1,500 px rounded up); a 2,048 px RGB row is ~12 MB in memory, and shards
+#: shrink to keep their size (:func:`default_rows_per_shard`).
+MAX_SIZE = 2048
 #: Reference image side for :data:`maphc2f_data.dataset.config.MAX_ROWS_PER_SHARD`.
 REFERENCE_SIZE = 512
 
@@ -75,8 +79,9 @@ class BuildConfig:
         Categories to (re)build; None = every category of the source.
     count : "auto", "paper" or int
         Samples per source image and defect type, or "paper" for the exact
-        counts of the paper's Tables 7-9. "auto" means "paper" for
-        mvtec/visa/btad and 1 for other sources.
+        counts of the paper's Tables 7-9. "auto": the paper's counts for the
+        categories its tables list, 1 per image and type for every other
+        category and source.
     seed : int
         Build seed (non-negative); every sample seed derives from it.
     size : int
@@ -136,7 +141,11 @@ def parse_count(text: Union[str, int]) -> Count:
 
 
 def resolve_count(config: BuildConfig) -> Count:
-    """The effective count: "paper" or a positive int (resolves "auto").
+    """The effective count: "paper", "auto" or a positive int.
+
+    "auto" stays "auto" for a source of the paper (each category then gets
+    its paper counts if the paper's table lists it, else 1 per image and
+    type: :func:`category_counts`) and becomes 1 for any other source.
 
     Raises
     ------
@@ -145,13 +154,30 @@ def resolve_count(config: BuildConfig) -> Count:
     """
     count = parse_count(config.count)
     if count == "auto":
-        return "paper" if config.source in PAPER_COUNTS else 1
+        return "auto" if config.source in PAPER_COUNTS else 1
     if count == "paper" and config.source not in PAPER_COUNTS:
         raise UserError(
             f"--count paper needs a source of the paper ({', '.join(sorted(PAPER_COUNTS))}), "
             f"not {config.source!r}; use --count N"
         )
     return count
+
+
+def category_counts(source: str, category: str, count: Count, images: int) -> Dict[str, int]:
+    """Samples per defect type of one category under the resolved ``count``.
+
+    The paper's counts for a category its tables list (``paper``, or ``auto``
+    on a paper source); ``count * images`` for an integer count; 1 per image
+    and type for ``auto`` on a category the paper did not use (a user's own
+    category in an MVTec-layout tree).
+    """
+    table = PAPER_COUNTS.get(source, {})
+    if count in ("paper", "auto") and category in table:
+        return dict(table[category])
+    if count == "paper":  # make_plan refuses these before it gets here
+        raise UserError(f"category {category!r} is not in the paper's {source} table; use --count N")
+    per_image = 1 if count == "auto" else int(count)
+    return {kind: per_image * images for kind in DEFECT_TYPES}
 
 
 #: Torch devices ``--device`` accepts.
@@ -162,8 +188,8 @@ def check_config(config: BuildConfig) -> None:
     """Refuse options no build can honour (one-line :class:`UserError`)."""
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {config.seed!r}")
-    if config.size < MIN_SIZE:
-        raise UserError(f"--size must be at least {MIN_SIZE}, got {config.size}")
+    if not MIN_SIZE <= config.size <= MAX_SIZE:
+        raise UserError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {config.size}")
     if config.png_compression is not None and not 0 <= config.png_compression <= 9:
         raise UserError(f"--png-compression must be 0-9, got {config.png_compression}")
     if config.sam_model not in SAM_MODELS:
@@ -419,29 +445,29 @@ def make_plan(config: BuildConfig, source: Optional[Source] = None) -> BuildPlan
         selected = sorted(set(config.categories))
     else:
         selected = sorted(available)
-    if count == "paper":
-        table = PAPER_COUNTS[source.name]
-        outside = [name for name in selected if name not in table]
-        if outside and config.categories:
-            raise UserError(
-                f"categor{'y' if len(outside) == 1 else 'ies'} {', '.join(outside)} not in the paper's "
-                f"{source.name} table; use --count N"
-            )
-        if outside:
-            warnings.append(f"skipping {', '.join(outside)}: not in the paper's {source.name} table")
-            selected = [name for name in selected if name in table]
+    table = PAPER_COUNTS.get(source.name, {})
+    outside = [name for name in selected if name not in table]
+    if count == "paper" and outside:
+        raise UserError(
+            f"categor{'y' if len(outside) == 1 else 'ies'} {', '.join(outside)} not in the paper's "
+            f"{source.name} table: --count paper cannot build "
+            f"{'it' if len(outside) == 1 else 'them'}; use --count N (or --categories to leave "
+            f"{'it' if len(outside) == 1 else 'them'} out)"
+        )
+    if count == "auto" and outside:
+        warnings.append(f"{', '.join(outside)}: not in the paper's {source.name} table; "
+                        "1 sample per image and type (--count auto)")
+    if count in ("paper", "auto"):
         missing = sorted(set(table) - set(available))
         if missing and not config.categories:
             warnings.append(f"paper categories missing from the {source.name} tree: {', '.join(missing)}")
     categories: Dict[str, CategoryPlan] = {}
     for name in selected:
         items = source.train_images(name)
-        if count == "paper":
-            counts = PAPER_COUNTS[source.name][name]
-        else:
-            counts = {kind: int(count) * len(items) for kind in DEFECT_TYPES}
+        warnings.extend(source.notes(name))
+        counts = category_counts(source.name, name, count, len(items))
         plan = plan_category(source.name, name, items, counts, config.seed)
-        if count == "paper":
+        if count in ("paper", "auto") and name in table:
             expected = paper_train_images(source.name, name)
             if plan.source_images != expected:
                 warnings.append(

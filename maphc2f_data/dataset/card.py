@@ -234,6 +234,12 @@ def _attribution(categories: Mapping[str, Mapping[str, Any]], names: Sequence[st
         reference = _SOURCE_REFERENCES.get(source)
         text = f"- **{_pretty_source(entry)}**, licence {_license(entry)}"
         lines.append(text + (f": {reference}" if reference else "."))
+    read: Dict[str, List[str]] = {}
+    for name in names:
+        read.setdefault(str(categories[name].get("images_read") or "normal training images"), []).append(name)
+    lines += ["", "Images read from the sources:", ""]
+    for text, group in read.items():
+        lines.append(f"- {', '.join(f'`{name}`' for name in group)}: {text}.")
     return "\n".join(lines)
 
 

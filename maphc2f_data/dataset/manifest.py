@@ -71,7 +71,8 @@ def write_manifest(out_dir: os.PathLike, manifest: Dict[str, Any]) -> Path:
 
 
 def category_entry(*, source: str, root: Optional[str], license: str, pretty_name: str,
-                   rows_by_type: Mapping[str, int], shards: Sequence[ShardInfo]) -> Dict[str, Any]:
+                   rows_by_type: Mapping[str, int], shards: Sequence[ShardInfo],
+                   images_read: str = "normal training images") -> Dict[str, Any]:
     """A category's entry in ``manifest["categories"]`` (the one place its format is written).
 
     Parameters
@@ -84,6 +85,8 @@ def category_entry(*, source: str, root: Optional[str], license: str, pretty_nam
         shows it.
     license, pretty_name : str
         The source's licence and display name.
+    images_read : str
+        Which of the source's images were read (the card states it).
     rows_by_type : mapping
         Defect type -> rows of the category.
     shards : sequence of ShardInfo
@@ -94,6 +97,7 @@ def category_entry(*, source: str, root: Optional[str], license: str, pretty_nam
         "root": root,
         "license": license,
         "source_pretty_name": pretty_name,
+        "images_read": images_read,
         "rows": {kind: int(n) for kind, n in rows_by_type.items()},
         "shards": [shard.to_dict() for shard in shards],
     }

@@ -85,6 +85,16 @@ class Source:
         """Test images (normal and defective) of ``category``, sorted by path."""
         raise NotImplementedError
 
+    def images_read(self, category: str) -> str:
+        """What :meth:`train_images` reads for ``category``, in words for the card
+        (``<category>`` stands for the category's folder, so categories read
+        alike share one sentence)."""
+        return "normal training images"
+
+    def notes(self, category: str) -> List[str]:
+        """Things a build of ``category`` should tell the user (e.g. images left out)."""
+        return []
+
     def check_root(self) -> Path:
         """The root, which must be an existing directory.
 

@@ -8,6 +8,13 @@
 There are no test images and no known textures; the licence is whatever
 the folder's own images carry. Hidden files and folders (names starting with
 ".") are skipped and symlinked folders are not followed.
+
+Only normal images may make a MaPhC2F dataset, so images below a folder
+whose name says it holds test images, defects or labels
+(:data:`EXCLUDED_FOLDERS`, any case, at any depth below the category) are not
+read; a build says how many were left out and the card names the rule. An
+MVTec-layout tree given as a folder source therefore contributes its
+``train/good`` images only.
 """
 
 from __future__ import annotations
@@ -18,6 +25,18 @@ from typing import Dict, List
 
 from maphc2f_data.sources.base import Source, SourceImage, register_source
 from maphc2f_data.sources.imageio import IMAGE_EXTENSIONS, is_image_name, list_images
+
+#: Folder names (lower case) whose images are never read: test splits,
+#: defects, ground truth and labels.
+EXCLUDED_FOLDERS = frozenset({
+    "test", "tests", "testing", "ground_truth", "groundtruth", "gt", "mask", "masks", "label", "labels",
+    "annotation", "annotations", "defect", "defects", "anomaly", "anomalies", "bad", "ko", "ng",
+})
+
+
+def is_excluded(relpath: str) -> bool:
+    """Whether a category-relative POSIX path lies below an excluded folder."""
+    return any(part.lower() in EXCLUDED_FOLDERS for part in relpath.split("/")[:-1])
 
 
 def _has_image(directory: Path) -> bool:
@@ -61,10 +80,34 @@ class FolderSource(Source):
     def categories(self) -> List[str]:
         return sorted(self._folders)
 
-    def train_images(self, category: str) -> List[SourceImage]:
+    def _listing(self, category: str) -> "tuple[List[str], List[str]]":
+        """(read, left out) root-relative paths of ``category``."""
         folder = self._folders[self.check_category(category)]
-        paths = list_images(self.root, folder, recursive=True)
-        return [SourceImage(self.name, category, path, "train", "good") for path in paths]
+        prefix = folder.relative_to(self.root).as_posix()
+        read, left_out = [], []
+        for path in list_images(self.root, folder, recursive=True):
+            inside = path[len(prefix) + 1:] if prefix not in ("", ".") else path
+            (left_out if is_excluded(inside) else read).append(path)
+        return read, left_out
+
+    def train_images(self, category: str) -> List[SourceImage]:
+        read, left_out = self._listing(category)
+        if not read:
+            raise self.layout_error(
+                f"every image of {self._folders[category]} lies below a test, defect or label folder "
+                f"({len(left_out)} left out, e.g. {left_out[0]})")
+        return [SourceImage(self.name, category, path, "train", "good") for path in read]
+
+    def images_read(self, category: str) -> str:
+        return ("every image below `<category>/` except those in folders named "
+                f"{', '.join(sorted(EXCLUDED_FOLDERS))}")
+
+    def notes(self, category: str) -> List[str]:
+        _, left_out = self._listing(category)
+        if not left_out:
+            return []
+        shown = ", ".join(left_out[:3]) + (", ..." if len(left_out) > 3 else "")
+        return [f"{category}: {len(left_out)} images below test/defect/label folders were not read ({shown})"]
 
     def test_images(self, category: str) -> List[SourceImage]:
         """Always empty: a plain folder has no labelled test images."""

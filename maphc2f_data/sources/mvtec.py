@@ -27,21 +27,32 @@ MVTEC_TEXTURES = frozenset({"carpet", "grid", "leather", "tile", "wood"})
 
 
 def present_categories(source: Source) -> List[str]:
-    """Known categories of ``source`` that have a folder under its root, sorted.
+    """Category folders under ``source``'s root, sorted.
+
+    A category is a known one with a folder, or any other visible folder with
+    the source's layout (``<name>/train/<good folder>/``): a user's own
+    category in an MVTec-layout tree is read like the official ones (only the
+    paper's count tables do not list it).
 
     Raises
     ------
     SourceLayoutError
-        The root is missing, or none of the known category folders exist
-        (the message names the root and the expected layout).
+        The root is missing, or holds no category folder (the message names
+        the root, the folders that lack the layout and the expected layout).
     """
     root = source.check_root()
-    present = sorted(name for name in source.known_categories if (root / name).is_dir())
+    good = getattr(source, "good_folder", "good")
+    folders = _subfolders(root)
+    present = sorted(name for name in folders
+                     if name in source.known_categories or (root / name / "train" / good).is_dir())
     if present:
         return present
     problem = f"no {source.name} category folder found under {root}"
     if (root / "train").is_dir():
         problem += " (it looks like a single category folder: pass its parent as the root)"
+    elif folders:
+        shown = ", ".join(folders[:4]) + (", ..." if len(folders) > 4 else "")
+        problem += f" (folders {shown} have no train/{good}/ sub-folder)"
     raise source.layout_error(problem)
 
 
@@ -162,6 +173,9 @@ class MVTecLikeSource(Source):
 
     def train_images(self, category: str) -> List[SourceImage]:
         return list_train_folder(self, self.check_category(category), self.good_folder)
+
+    def images_read(self, category: str) -> str:
+        return f"the normal training images in `<category>/train/{self.good_folder}/`"
 
     def test_images(self, category: str) -> List[SourceImage]:
         return list_test_folders(

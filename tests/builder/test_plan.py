@@ -136,7 +136,7 @@ def test_bad_count_is_a_user_error(text):
 
 def test_count_auto_and_paper_resolution():
     assert parse_count(" Paper ") == "paper" and parse_count("3") == 3
-    assert resolve_count(BuildConfig(source="mvtec")) == "paper"
+    assert resolve_count(BuildConfig(source="mvtec")) == "auto"  # per category: paper or 1
     assert resolve_count(BuildConfig(source="demo")) == 1
     with pytest.raises(UserError, match="--count paper"):
         resolve_count(BuildConfig(source="demo", count="paper"))
@@ -145,7 +145,7 @@ def test_count_auto_and_paper_resolution():
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"size": 31}, "--size"), ({"seed": -1}, "--seed"), ({"png_compression": 10}, "--png-compression"),
+    ({"size": 31}, "--size"), ({"size": 100_000}, "between 32 and 2048"), ({"seed": -1}, "--seed"), ({"png_compression": 10}, "--png-compression"),
     ({"sam_model": "vit_x"}, "--sam-model"), ({"rows_per_shard": 0}, "--rows-per-shard"),
 ])
 def test_bad_options_are_user_errors(change, match):
@@ -202,3 +202,38 @@ def test_paper_plan_btad_03_has_998_deformations(paper_trees):
         "source": "btad", "source_images": 2, "crack": 1000, "corrosion": 1000, "deformation": 998}}}
     kinds = [s.defect_type for s in plan.categories["03"].samples]
     assert kinds.count("deformation") == 998
+
+
+@pytest.fixture(scope="module")
+def mixed_mvtec(tmp_path_factory):
+    """An MVTec-layout tree with one official and one user category."""
+    return make_mvtec_tree(tmp_path_factory.mktemp("mixed") / "mvtec", ["bottle", "my_part"], n_test_good=1,
+                           defects=("crack",), n_defect=1, n_train=2, size=8)
+
+
+def test_own_categories_in_an_mvtec_tree_are_read(mixed_mvtec):
+    plan = make_plan(BuildConfig(source="mvtec", root=str(mixed_mvtec)))  # --count auto
+    summary = plan.summary()["categories"]
+    assert summary["bottle"]["crack"] == PAPER_COUNTS["mvtec"]["bottle"]["crack"]  # paper counts kept
+    assert {k: summary["my_part"][k] for k in DEFECT_TYPES} == {k: 2 for k in DEFECT_TYPES}  # 1 per image
+    assert any("my_part: not in the paper's mvtec table" in w for w in plan.warnings)
+    counted = make_plan(BuildConfig(source="mvtec", root=str(mixed_mvtec), count=3, categories=("my_part",)))
+    assert counted.summary()["categories"]["my_part"]["crack"] == 6
+
+
+def test_count_paper_refuses_own_categories_in_one_line(mixed_mvtec):
+    with pytest.raises(UserError, match=r"my_part not in the paper's mvtec table.*--count N") as info:
+        make_plan(BuildConfig(source="mvtec", root=str(mixed_mvtec), count="paper"))
+    assert "\n" not in str(info.value)
+    # Leaving it out with --categories builds the paper's category.
+    plan = make_plan(BuildConfig(source="mvtec", root=str(mixed_mvtec), count="paper", categories=("bottle",)))
+    assert list(plan.categories) == ["bottle"]
+
+
+def test_a_tree_of_only_foreign_folders_says_why(tmp_path):
+    (tmp_path / "parts" / "images").mkdir(parents=True)
+    (tmp_path / "notes").mkdir()
+    from maphc2f_data.errors import SourceLayoutError
+
+    with pytest.raises(SourceLayoutError, match="folders notes, parts have no train/good/ sub-folder"):
+        get_source("mvtec", tmp_path)

@@ -58,3 +58,34 @@ def test_symlink_leaving_the_root_is_refused(tmp_path):
     source = get_source("folder", root)
     with pytest.raises(UserError, match="b.png"):
         source.train_images("root")
+
+
+def test_folder_source_never_reads_test_or_ground_truth_images(tmp_path):
+    """An MVTec-layout tree given as a folder source contributes train/good only, and says so."""
+    from fake_trees import make_mvtec_tree
+
+    from maphc2f_data.builder.plan import BuildConfig, make_plan
+
+    root = make_mvtec_tree(tmp_path / "tree", ["widget"], n_train=3, n_test_good=2, defects=("crack",),
+                           n_defect=2, size=8)
+    source = get_source("folder", root)
+    paths = [item.path for item in source.train_images("widget")]
+    assert len(paths) == 3 and all("/train/good/" in path for path in paths)
+    (note,) = source.notes("widget")
+    assert note.startswith("widget: 6 images below test/defect/label folders were not read")
+    assert "ground_truth" in source.images_read("widget")
+    plan = make_plan(BuildConfig(source="folder", root=str(root)))
+    assert plan.categories["widget"].source_images == 3 and note in plan.warnings
+
+
+def test_folder_of_only_excluded_images_is_a_layout_error(tmp_path):
+    from maphc2f_data.errors import SourceLayoutError
+
+    (tmp_path / "cat" / "test").mkdir(parents=True)
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "cat" / "test" / "a.png")
+    source = get_source("folder", tmp_path)
+    with pytest.raises(SourceLayoutError, match="every image of .* lies below a test, defect or label folder"):
+        source.train_images("cat")
