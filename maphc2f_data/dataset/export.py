@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from maphc2f_data import __version__
 from maphc2f_data.dataset.config import DEFECT_TYPES
-from maphc2f_data.dataset.folders import EXPORT_MARKER, check_export_output, require_dataset
+from maphc2f_data.dataset.folders import EXPORT_MARKER, check_export_output, make_output_dir, require_dataset
 from maphc2f_data.dataset.lock import dataset_lock
 from maphc2f_data.dataset.manifest import read_manifest, resolve_shard_path
 from maphc2f_data.dataset.shards import atomic_write_bytes, iter_rows
@@ -123,7 +123,7 @@ def _export_locked(root: Path, dest: Path) -> Dict[str, Any]:
 
     counts: Dict[str, Counter] = {category: Counter() for category in sorted(categories)}
     jobs = [(c, s) for c in sorted(categories) for s in sorted(categories[c].get("shards") or [], key=lambda s: s["path"])]
-    dest.mkdir(parents=True, exist_ok=True)
+    make_output_dir(dest)
     # The marker goes first: an interrupted export is still recognised as one.
     atomic_write_bytes(json.dumps({"made_by": "maphc2f export", "format": "mvtec", "dataset": str(root),
                                    "package_version": __version__}, indent=2).encode("utf-8") + b"\n",

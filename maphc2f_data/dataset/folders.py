@@ -115,3 +115,27 @@ def check_export_output(dest: os.PathLike) -> None:
         raise UserError(f"--out {dest} is a file, not a folder")
     if dest.is_dir() and any(dest.iterdir()) and not is_export_dir(dest):
         raise _refusal(dest, "--out", "maphc2f export", f"an earlier export (no {EXPORT_MARKER})")
+
+
+def make_output_dir(path: os.PathLike, option: str = "--out") -> Path:
+    """Create ``path`` (and parents) and check that files can be written in it.
+
+    Raises
+    ------
+    UserError
+        One line naming ``option``, the path and the reason: a read-only file
+        system, a virtual one such as ``/proc`` or ``/sys``, no permission, a
+        file in the way.
+    """
+    import tempfile
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # mkdir can succeed where files cannot be made (a read-only bind of an
+        # existing folder): write and remove one.
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".maphc2f-write-check-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {option} {path}: {exc.strerror or exc}") from None
+    return path

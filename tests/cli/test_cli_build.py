@@ -67,7 +67,9 @@ def test_paper_count_refuses_unknown_category_of_the_table(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--source", "demo", "--count", "paper"], "--count paper needs a source of the paper"),
     (["--source", "demo", "--count", "zero"], "--count must be"),
-    (["--source", "demo", "--size", "16"], "--size must be at least 32"),
+    (["--source", "demo", "--size", "16"], "--size must be between 32 and 2048"),
+    (["--source", "demo", "--size", "100000"], "--size must be between 32 and 2048"),
+    (["--source", "demo", "--size", "100000", "--dry-run"], "--size must be between 32 and 2048"),
     (["--source", "demo", "--categories", "teapot"], "unknown category teapot"),
     (["--source", "mvtec"], "mvtec"),
     (["--source", "mvtec", "--root", "/nonexistent/mvtec"], "/nonexistent/mvtec"),
@@ -131,3 +133,22 @@ def test_maphc2f_build_subcommand_is_the_same_command(capsys):
 
     assert maphc2f(["build", "--source", "demo", "--categories", "nut", "--count", "1", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 24
+
+
+@pytest.mark.parametrize("out, reason", [
+    ("/proc/maphc2f-test", "No such file or directory"),   # a virtual file system
+    ("/sys/maphc2f-test", "not permitted"),                  # read-only (sysfs)
+])
+def test_unwritable_out_is_one_line_and_exit_2(out, reason, capsys):
+    assert main(["--source", "demo", "--size", "64", "--count", "1", "--categories", "nut", "--serial",
+                 "--no-progress", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write --out {out}: " in err and reason in err
+
+
+def test_unwritable_export_destination_is_one_line_and_exit_2(built_dataset, capsys):
+    from maphc2f_data.cli.main import main as maphc2f
+
+    assert maphc2f(["export", str(built_dataset), "--format", "mvtec", "--out", "/sys/maphc2f-export"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write --out /sys/maphc2f-export" in err
