@@ -1,9 +1,13 @@
 """Making one sample: load and resize, synthesise, refine, measure.
 
-Every image is resized to a ``size x size`` square (the aspect ratio is not
-kept), with ``cv2.INTER_AREA`` when it loses pixels and ``cv2.INTER_CUBIC``
-when it gains them, so rows of one dataset always share one shape and a
-preview shows the pixels a build writes.
+Every image is resized to a ``size x size`` square, with ``cv2.INTER_AREA``
+when it loses pixels and ``cv2.INTER_CUBIC`` when it gains them, so rows of
+one dataset always share one shape and a preview shows the pixels a build
+writes. Like the benchmarks' usual practice (MVTec AD is square, VisA about
+3:2), moderate aspect ratios are squeezed, not cropped; an image longer than
+:data:`MAX_ASPECT` times its width (or the other way round) is first
+centre-cropped along its long side to that ratio, so a line-scan strip is
+never stretched 256-fold.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ import numpy as np
 from maphc2f_data.refine import IdentityRefiner, Refiner, check_refined
 from maphc2f_data.sampling import statistics
 from maphc2f_data.synthesis import synthesize
+
+#: Largest long/short side ratio squeezed into a square as it is; longer
+#: images are centre-cropped to it first (see the module docstring).
+MAX_ASPECT = 2.0
 
 #: The refiner of samples made without one.
 IDENTITY = IdentityRefiner()
@@ -64,12 +72,35 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    image = crop_to_aspect(image, MAX_ASPECT)
     height, width = image.shape[:2]
     if (height, width) == (size, size):
         return np.ascontiguousarray(image)
     shrinking = height * width > size * size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     return cv2.resize(image, (size, size), interpolation=interpolation)
+
+
+def crop_to_aspect(image: np.ndarray, max_aspect: float) -> np.ndarray:
+    """Centre crop of ``image`` whose long side is at most ``max_aspect`` times its short one.
+
+    Examples
+    --------
+    >>> crop_to_aspect(np.zeros((16, 4096, 3), np.uint8), 2.0).shape
+    (16, 32, 3)
+    >>> crop_to_aspect(np.zeros((300, 200, 3), np.uint8), 2.0).shape
+    (300, 200, 3)
+    """
+    height, width = image.shape[:2]
+    if width > max_aspect * height:
+        keep = int(round(max_aspect * height))
+        start = (width - keep) // 2
+        return image[:, start:start + keep]
+    if height > max_aspect * width:
+        keep = int(round(max_aspect * width))
+        start = (height - keep) // 2
+        return image[start:start + keep]
+    return image
 
 
 def load_square(source: Any, item: Any, size: int) -> np.ndarray:

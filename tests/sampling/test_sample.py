@@ -103,3 +103,17 @@ def test_resize_square_rule():
     assert resize_square(same, 32) is not None and resize_square(same, 32).shape == (32, 32, 3)
     with pytest.raises(ValueError, match="uint8"):
         resize_square(np.zeros((8, 8), np.float32), 4)
+
+
+def test_extreme_aspect_ratios_are_centre_cropped_not_stretched():
+    strip = np.zeros((16, 4096, 3), np.uint8)
+    strip[:, 2048 - 16:2048 + 16] = 200  # the centre 32 columns
+    out = resize_square(strip, 64)
+    assert out.shape == (64, 64, 3) and out.min() == 200  # only the centre survives
+    tall = np.zeros((900, 100, 3), np.uint8)
+    tall[350:550] = 255
+    assert resize_square(tall, 50).min() == 255
+    # Moderate ratios (VisA's ~3:2) are squeezed as the benchmarks do: nothing is cut.
+    visa_like = np.zeros((100, 150, 3), np.uint8)
+    visa_like[:, 0] = 255
+    assert resize_square(visa_like, 50)[:, 0].min() > 0  # the first column is still in the image
