@@ -354,8 +354,11 @@ def _first_rows_by_kind(shards: Sequence[Path]) -> Dict[int, Dict[str, np.ndarra
                 continue
             index = int(hits[0])
             group = int(np.searchsorted(group_starts, index, side="right") - 1)
+            names = ["image", "mask", "foreground"]
+            if "source_image" in parquet.schema_arrow.names:
+                names.append("source_image")
             try:
-                table = parquet.read_row_group(group, columns=["image", "mask", "foreground"])
+                table = parquet.read_row_group(group, columns=names)
             except (pa.ArrowException, OSError, KeyError) as exc:
                 raise UserError(f"cannot read shard {shard}: {' '.join(str(exc).split())[:200]}") from exc
             offset = index - int(group_starts[group])
@@ -364,6 +367,8 @@ def _first_rows_by_kind(shards: Sequence[Path]) -> Dict[int, Dict[str, np.ndarra
                 column: _decode_png(table.column(column)[offset].as_py()["bytes"], f"{where} column {column!r}")
                 for column in ("image", "mask", "foreground")
             }
+            if "source_image" in names:
+                found[kind]["source_image"] = table.column("source_image")[offset].as_py()
         if len(found) == len(DEFECT_TYPES):
             break
     return found
@@ -393,8 +398,12 @@ def preview_dataset(
     Returns
     -------
     ndarray of uint8, shape (H, W, 3)
-        The RGB sheet; the first column is the stored foreground mask, a kind
-        with no row in a category shows a "missing" tile.
+        The RGB sheet. The first column is the original (normal) image the
+        rows were made from, re-read from the source the manifest records
+        (:class:`maphc2f_data.sampling.NormalImages`); where the source
+        cannot be read here (built on another machine) it is the stored
+        foreground mask instead, and the column says so. A kind with no row
+        in a category shows a "missing" tile.
 
     Raises
     ------
@@ -409,17 +418,43 @@ def preview_dataset(
     if not available:
         raise UserError(f"{data} holds no <category>/*.parquet shards")
     chosen = _select_categories(available, categories, f"dataset {root}")
+    normals = _normal_images(root)
     rows = []
+    originals = 0
     for category in progress(chosen) if progress is not None else chosen:
         found = _first_rows_by_kind(sorted((data / category).glob("*.parquet")))
         if not found:
             raise UserError(f"no rows with a defect_type in {data / category}")
-        foreground = next(iter(found.values()))["foreground"]
+        first = next(iter(found.values()))
+        original = _original(normals, category, first)
+        originals += original is not None
         samples = []
         for kind_index, kind in enumerate(DEFECT_TYPES):
             if kind_index in found:
                 samples.append((kind, found[kind_index]["image"], found[kind_index]["mask"] > 0))
             else:
                 samples.append((kind, None, None, "missing"))
-        rows.append((category, foreground, samples))
-    return contact_sheet(rows, tile=tile, first_title="foreground")
+        rows.append((category, first["foreground"] if original is None else original, samples))
+    # Mixed (some sources readable here, some not): the title says both.
+    title = "original" if originals == len(rows) else "foreground" if originals == 0 else "original / fg"
+    return contact_sheet(rows, tile=tile, first_title=title)
+
+
+def _normal_images(root: Path):
+    """The dataset's NormalImages, or None when it has no usable manifest."""
+    from maphc2f_data.sampling import NormalImages
+
+    try:
+        return NormalImages(root)
+    except UserError:
+        return None
+
+
+def _original(normals, category: str, row: Dict[str, object]) -> Optional[np.ndarray]:
+    """The normal image ``row`` was made from, or None when its source cannot be read here."""
+    if normals is None or "source_image" not in row:
+        return None
+    try:
+        return normals.image(category, str(row["source_image"]), int(row["image"].shape[0]))
+    except UserError:
+        return None

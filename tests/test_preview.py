@@ -261,3 +261,21 @@ def test_preview_dataset_reads_a_real_built_shard(tmp_path):
     assert sheet.shape == layout.shape(1, 4)
     for col in (1, 2, 3):
         assert _outline_pixels(_tile(sheet, layout, 0, col)) > 0
+
+
+def test_preview_of_a_build_shows_the_original_image(tmp_path):
+    """A built dataset's sheet starts with the normal image the rows were made from."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "builder"))
+    from build_helpers import run_build
+
+    from maphc2f_data.sampling import load_square
+
+    out = tmp_path / "maphc2f"
+    assert run_build(out, "--categories", "nut") == 0
+    sheet = preview_dataset(out, tile=64)
+    layout = SheetLayout.for_tile(64)
+    source = DemoSource()
+    expected = load_square(source, source.train_images("nut")[0], 64)
+    assert np.array_equal(_tile(sheet, layout, 0, 0), expected)
