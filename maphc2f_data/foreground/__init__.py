@@ -104,7 +104,7 @@ def make_extractor(sam_checkpoint: Optional[Union[str, Path]] = None, sam_model:
     Raises
     ------
     UserError
-        Unknown ``sam_model`` (the message lists vit_b|vit_l|vit_h).
+        Unknown ``sam_model`` (the message lists :data:`maphc2f_data.names.SAM_MODELS`).
     CheckpointError
         The checkpoint is missing, unreadable, unsafe to load, or does not
         match ``sam_model``.
@@ -114,7 +114,7 @@ def make_extractor(sam_checkpoint: Optional[Union[str, Path]] = None, sam_model:
         warnings.warn(
             "no SAM checkpoint given: foregrounds come from the classical fallback (border colour model + "
             "GrabCut), recorded as foreground_method='classical'. SAM is recommended: pass "
-            "--sam-checkpoint PATH (e.g. sam_vit_h_4b8939.pth) and --sam-model vit_b|vit_l|vit_h",
+            f"--sam-checkpoint PATH (e.g. sam_vit_h_4b8939.pth) and --sam-model {'|'.join(SAM_MODELS)}",
             NoSamCheckpointWarning,
             stacklevel=2,
         )

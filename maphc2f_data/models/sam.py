@@ -150,7 +150,7 @@ def load_state_dict_into(sam: torch.nn.Module, state: Mapping[str, torch.Tensor]
                 problems.append(f"{len(keys)} {label} (e.g. {keys[0]!r})")
         raise CheckpointError(
             f"SAM checkpoint {path} does not match the model: {', '.join(problems)}; "
-            "check --sam-model (vit_b|vit_l|vit_h)"
+            f"check --sam-model ({'|'.join(SAM_MODELS)})"
         )
     sam.load_state_dict(state, strict=True)
     return sam.eval()
