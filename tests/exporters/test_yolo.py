@@ -11,8 +11,9 @@ from maphc2f_data.dataset.shards import iter_rows
 from maphc2f_data.exporters.yolo import export_yolo_seg, mask_polygons, polygon_line, rasterize
 
 #: Documented floor of the mean IoU (per defect type) of rasterised polygons vs masks;
-#: only holes (not representable by outer contours) are lost.
-IOU_FLOOR = 0.95
+#: only holes (not representable by outer contours) are lost (measured: 1.0 at 64 px; at 256 px
+#: crack 0.9997, corrosion 0.9943, deformation 1.0 with scripts/yolo_iou.py).
+IOU_FLOOR = 0.98
 
 
 def _iou(a, b):
