@@ -10,10 +10,12 @@ from maphc2f_data.dataset.png import decode_png
 from maphc2f_data.dataset.shards import iter_rows
 from maphc2f_data.exporters.yolo import export_yolo_seg, mask_polygons, polygon_line, rasterize
 
-#: Documented floor of the mean IoU (per defect type) of rasterised polygons vs masks;
-#: only holes (not representable by outer contours) are lost (measured: 1.0 at 64 px; at 256 px
-#: crack 0.9997, corrosion 0.9943, deformation 1.0 with scripts/yolo_iou.py).
-IOU_FLOOR = 0.98
+#: Documented floor of the mean IoU (per defect type) of rasterised polygons vs masks.
+#: Only holes are lost (outer contours only: a crack network closing a loop, a corrosion
+#: ring). Measured with scripts/yolo_iou.py on demo builds: 1.0 for every type at 64 px;
+#: 256 px (all categories) crack 0.9997, corrosion 0.9943, deformation 1.0; 512 px
+#: (nut, capsule, brick) crack 0.9835, corrosion 0.9928, deformation 1.0, worst mask 0.86.
+IOU_FLOOR = 0.95
 
 
 def _iou(a, b):
