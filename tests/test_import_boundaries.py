@@ -14,7 +14,7 @@ rank  packages                               job
 5     foreground, refine                     wrap models: object masks, refiners
 6     sampling                               the one sample path
 7     training, evaluation                   recipes and metrics
-8     builder, preview                       planning, runners, sheets
+8     builder, preview, exporters            planning, runners, sheets, export formats
 9     cli                                    thin commands
 ====  =====================================  ==========================================
 """
@@ -40,7 +40,7 @@ LAYERS: Dict[str, int] = {
     "foreground": 5, "refine": 5,
     "sampling": 6,
     "training": 7, "evaluation": 7,
-    "builder": 8, "preview": 8,
+    "builder": 8, "preview": 8, "exporters": 8,
     "cli": 9,
 }
 

@@ -36,7 +36,6 @@ __all__ = [
     "arrow_schema",
     "decode_png",
     "encode_png",
-    "export_mvtec",
     "features",
     "make_splits",
     "read_manifest",
@@ -55,7 +54,6 @@ __all__ = [
 _LAZY = {
     "validate_dataset": "maphc2f_data.dataset.validate",
     "make_splits": "maphc2f_data.dataset.splits",
-    "export_mvtec": "maphc2f_data.dataset.export",
     "write_card": "maphc2f_data.dataset.card",
 }
 

@@ -1,47 +1,63 @@
-"""export_mvtec: the MVTec AD folder layout, safe names, never inside the dataset."""
+"""The export I/O layer: safe destinations and names, the lock, the marker, rows per split."""
 
-import numpy as np
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_dataset import LAYOUT, total_rows
 
-from maphc2f_data.dataset.export import export_mvtec, file_stem
-from maphc2f_data.dataset.manifest import read_manifest
-from maphc2f_data.dataset.png import decode_png
-from maphc2f_data.dataset.shards import iter_rows
+from maphc2f_data.dataset.export import export_session, file_stem, png_size, unique_stems
+from maphc2f_data.dataset.manifest import content_fingerprint, read_manifest
+from maphc2f_data.dataset.png import encode_png
 from maphc2f_data.errors import UserError
 
 
-def test_export_writes_test_and_ground_truth_per_defect(built_dataset, tmp_path):
-    summary = export_mvtec(built_dataset, tmp_path / "mvtec")
-    dest = tmp_path / "mvtec"
-    assert summary["images"] == total_rows()
-    assert summary["categories"]["bottle"] == {"corrosion": 3, "crack": 3, "deformation": 3}
-    assert sorted(p.name for p in dest.iterdir()) == sorted([*LAYOUT, "maphc2f_export.json"])
-    for entry in read_manifest(built_dataset)["categories"].values():
-        for shard in entry["shards"]:
-            for row in iter_rows(built_dataset / shard["path"]):
-                defect = ["crack", "corrosion", "deformation"][row["defect_type"]]
-                image = dest / row["category"] / "test" / defect / f"{row['sample_id']}.png"
-                mask = dest / row["category"] / "ground_truth" / defect / f"{row['sample_id']}_mask.png"
-                assert image.read_bytes() == row["image"]["bytes"]
-                assert set(np.unique(decode_png(mask.read_bytes()))) <= {0, 255}
-    assert len(list(dest.rglob("*.png"))) == 2 * total_rows()
+def _export(dataset, dest, **options):
+    """A minimal export through the session: one file per row."""
+    with export_session(dataset, dest, "test", **options) as session:
+        n = 0
+        for category in session.categories:
+            for split, row in session.rows(category, ["image", "sample_id"]):
+                session.write(f"{category}/{split}/{file_stem(row['sample_id'])}.png", row["image"]["bytes"])
+                n += 1
+        session.write_marker("test", complete=True)
+    return n
+
+
+def test_session_reads_every_row_and_marks_the_export(built_dataset, tmp_path):
+    dest = tmp_path / "out"
+    assert _export(built_dataset, dest) == total_rows()
+    marker = json.loads((dest / "maphc2f_export.json").read_text())
+    assert marker["made_by"] == "maphc2f export" and marker["dataset"] == str(built_dataset.resolve())
+    assert marker["dataset_fingerprint"] == content_fingerprint(read_manifest(built_dataset))
+    assert marker["complete"] is True and marker["categories"] == sorted(LAYOUT)
+    assert _export(built_dataset, dest) == total_rows()  # an earlier export may be rewritten
+
+
+def test_categories_are_selected_and_checked(built_dataset, tmp_path):
+    assert _export(built_dataset, tmp_path / "a", categories=["bottle"]) == sum(LAYOUT["bottle"][1])
+    with pytest.raises(UserError, match="category 'teapot' is not in"):
+        _export(built_dataset, tmp_path / "b", categories=["teapot"])
+    assert not (tmp_path / "b").exists()
 
 
 def test_export_refuses_a_destination_inside_the_dataset(built_dataset):
     with pytest.raises(UserError, match="inside the dataset"):
-        export_mvtec(built_dataset, built_dataset / "export")
+        _export(built_dataset, built_dataset / "export")
     with pytest.raises(UserError, match="inside the dataset"):
-        export_mvtec(built_dataset, built_dataset)
+        _export(built_dataset, built_dataset)
 
 
 def test_export_refuses_to_write_into_the_dataset_through_a_category_folder(dataset_copy):
-    # Exporting to the parent of a dataset folder named like a category would write into it.
     renamed = dataset_copy.rename(dataset_copy.parent / "bottle")
     with pytest.raises(UserError, match="write into the dataset"):
-        export_mvtec(renamed, renamed.parent)
+        _export(renamed, renamed.parent)
+    images = dataset_copy.parent / "images"
+    dataset_copy.parent.joinpath("bottle").rename(images)
+    with pytest.raises(UserError, match="write into the dataset"):
+        with export_session(images, images.parent, "coco", top_folders=("images", "annotations")):
+            pass
 
 
 def test_export_does_not_follow_a_symlink_out_of_the_destination(built_dataset, tmp_path):
@@ -51,13 +67,23 @@ def test_export_does_not_follow_a_symlink_out_of_the_destination(built_dataset, 
     (dest / "maphc2f_export.json").write_text('{"made_by": "maphc2f export"}')  # an earlier export
     (dest / "bottle").symlink_to(elsewhere)
     with pytest.raises(UserError, match="outside the export folder"):
-        export_mvtec(built_dataset, dest)
+        _export(built_dataset, dest)
     assert not any(elsewhere.iterdir())
+
+
+def test_an_earlier_link_is_replaced_not_written_through(built_dataset, tmp_path):
+    outside = tmp_path / "source.png"
+    outside.write_bytes(b"the user's file")
+    dest = tmp_path / "dest"
+    with export_session(built_dataset, dest, "test", link=True) as session:
+        assert session.link_or_write("a/linked.png", outside, lambda: b"x") in ("hardlink", "symlink")
+        session.write("a/linked.png", b"new")
+    assert outside.read_bytes() == b"the user's file" and (dest / "a" / "linked.png").read_bytes() == b"new"
 
 
 def test_not_a_dataset(tmp_path):
     with pytest.raises(UserError, match="no manifest.json"):
-        export_mvtec(tmp_path, tmp_path / "out")
+        _export(tmp_path, tmp_path / "out")
 
 
 def test_export_refuses_a_folder_of_other_files_and_overwrites_nothing(built_dataset, tmp_path):
@@ -66,31 +92,35 @@ def test_export_refuses_a_folder_of_other_files_and_overwrites_nothing(built_dat
     (dest / "README.md").write_text("my notes")
     (dest / "sub" / "keep.txt").write_text("keep")
     with pytest.raises(UserError, match=r"holds files maphc2f export did not write \(README.md, sub/keep.txt\)"):
-        export_mvtec(built_dataset, dest)
+        _export(built_dataset, dest)
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == ["README.md", "sub", "sub/keep.txt"]
-    assert (dest / "README.md").read_text() == "my notes"
 
 
-def test_export_writes_its_marker_and_may_rewrite_an_earlier_export(built_dataset, tmp_path):
-    import json
-
-    dest = tmp_path / "mvtec"
-    dest.mkdir()  # an empty folder is fine
-    first = export_mvtec(built_dataset, dest)
-    marker = json.loads((dest / "maphc2f_export.json").read_text())
-    assert marker["made_by"] == "maphc2f export" and marker["dataset"] == str(built_dataset.resolve())
-    assert export_mvtec(built_dataset, dest) == first
-
-
-def test_export_waits_for_no_build_but_refuses_while_one_writes(built_dataset, dataset_copy, tmp_path):
+def test_export_waits_for_no_build_but_refuses_while_one_writes(dataset_copy, tmp_path):
     from maphc2f_data.dataset.lock import dataset_lock
 
     with dataset_lock(dataset_copy, "maphc2f-build"):
         with pytest.raises(UserError, match="another maphc2f command is using it"):
-            export_mvtec(dataset_copy, tmp_path / "a")
+            _export(dataset_copy, tmp_path / "a")
     assert not (tmp_path / "a").exists()
     with dataset_lock(dataset_copy, "maphc2f export", shared=True):  # readers share the lock
-        assert export_mvtec(dataset_copy, tmp_path / "b")["images"] == total_rows()
+        assert _export(dataset_copy, tmp_path / "b") == total_rows()
+
+
+def test_png_size_reads_the_header():
+    import numpy as np
+
+    assert png_size(encode_png(np.zeros((5, 7, 3), np.uint8))) == (7, 5)
+    with pytest.raises(UserError, match="not a PNG"):
+        png_size(b"GIF89a" + bytes(30))
+
+
+def test_unique_stems_keep_stems_and_disambiguate_clashes():
+    names = unique_stems(["a/001.png", "b/001.png", "a/002.png", "c/my image.jpg"])
+    assert names["a/002.png"] == "002" and names["c/my image.jpg"].startswith("my_image-")
+    assert names["a/001.png"].startswith("a_001-") and names["b/001.png"].startswith("b_001-")
+    assert len(set(names.values())) == 4
+    assert unique_stems(["b/001.png", "a/001.png"]) == unique_stems(["a/001.png", "b/001.png"])
 
 
 def test_file_stem_keeps_safe_ids():
