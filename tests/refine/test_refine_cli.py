@@ -53,3 +53,14 @@ def test_refine_refuses_foreign_out_and_wrong_checkpoint(raw_build, checkpoints,
                  "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("maphc2f: error:") and "\n" not in err
+
+
+def test_preview_shows_each_stage(checkpoints, tmp_path):
+    import cv2
+
+    npcf, npcfpp = checkpoints
+    plain, staged = tmp_path / "plain.png", tmp_path / "staged.png"
+    common = ["preview", "--source", "demo", "--category", "nut", "--size", "64"]
+    assert main([*common, "--out", str(plain)]) == 0
+    assert main([*common, "--out", str(staged), "--npcf", str(npcf), "--npcfpp", str(npcfpp)]) == 0
+    assert cv2.imread(str(staged)).shape[0] > 2 * cv2.imread(str(plain)).shape[0]  # raw / npcf / npcf++ rows
