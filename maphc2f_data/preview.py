@@ -254,6 +254,7 @@ def preview_source(
     extractor=None,
     refiner=None,
     progress: Optional[Callable[[List[str]], Iterable[str]]] = None,
+    refiners: Optional[Sequence] = None,
 ) -> np.ndarray:
     """Contact sheet of one synthetic anomaly of each type per category.
 
@@ -278,6 +279,10 @@ def preview_source(
         sources with known foregrounds or textures may not need one.
     refiner : maphc2f_data.refine.Refiner, optional
         Refine the samples as a build with the same refiner would.
+    refiners : sequence of Refiner, optional
+        One row per category and refiner (e.g. raw / npcF / npcF++ to compare
+        the stages on the same raw anomalies), labelled with its stage;
+        replaces ``refiner``.
     progress : callable, optional
         Wraps the category list for progress reporting (e.g. ``tqdm``).
 
@@ -306,15 +311,17 @@ def preview_source(
         item = items[0]
         image = load_square(source, item, int(size))
         foreground, method = foreground_for(source, item, image, extractor)
-        samples = []
-        for kind in DEFECT_TYPES:
-            try:
-                result = make_sample(image, foreground, kind, seed, refiner=refiner, measure=False)
-            except SynthesisError:
-                samples.append((kind, None, None, "failed"))
-                continue
-            samples.append((kind, result.image, result.mask))
-        rows.append((f"{category}\n{method}", image, samples))
+        for stage_refiner in (refiners if refiners else [refiner]):
+            samples = []
+            for kind in DEFECT_TYPES:
+                try:
+                    result = make_sample(image, foreground, kind, seed, refiner=stage_refiner, measure=False)
+                except SynthesisError:
+                    samples.append((kind, None, None, "failed"))
+                    continue
+                samples.append((kind, result.image, result.mask))
+            label = f"{category}\n{stage_refiner.stage}" if refiners else f"{category}\n{method}"
+            rows.append((label, image, samples))
     return contact_sheet(rows, tile=int(size))
 
 

@@ -102,7 +102,9 @@ def remove_unplanned_shards(out: Path, category: str, keep: Sequence[str]) -> Li
 
 
 def config_record(config: BuildConfig, plan: BuildPlan) -> Dict[str, Any]:
-    """The manifest's ``config`` entry of this build."""
+    """The manifest's ``config`` entry of this build (``refine``: stage and checkpoint hashes, when refining)."""
+    from maphc2f_data.builder.plan import refine_setting
+
     return {
         "source": config.source,
         "root": str(Path(config.root).expanduser().resolve()) if config.root else None,
@@ -112,6 +114,7 @@ def config_record(config: BuildConfig, plan: BuildPlan) -> Dict[str, Any]:
         "png_compression": effective_png_compression(config),
         "sam_model": config.sam_model if config.sam_checkpoint else None,
         "categories": sorted(plan.categories),
+        **({"refine": refine_setting(config)} if config.npcf else {}),
     }
 
 
@@ -220,6 +223,8 @@ def worker_context(config: BuildConfig, out: Path) -> WorkerContext:
         sam_checkpoint=str(Path(config.sam_checkpoint).expanduser().resolve()) if config.sam_checkpoint else None,
         sam_model=config.sam_model,
         device=config.device,
+        npcf=str(Path(config.npcf).expanduser().resolve()) if config.npcf else None,
+        npcfpp=str(Path(config.npcfpp).expanduser().resolve()) if config.npcfpp else None,
     )
 
 
@@ -298,6 +303,10 @@ def build(config: BuildConfig, *, runner: Optional[Runner] = None, command: Sequ
     check_dataset_output(out)
     if config.sam_checkpoint and not Path(config.sam_checkpoint).expanduser().is_file():
         raise CheckpointError(f"SAM checkpoint not found: {config.sam_checkpoint}")
+    if config.npcf:
+        from maphc2f_data.refine.checkpoints import check_checkpoints
+
+        check_checkpoints(config.npcf, config.npcfpp)
     existing = read_manifest(out) if out.is_dir() else None
     check_compatible(existing, config, plan)
     make_output_dir(out)  # a read-only or virtual --out fails here, before any warning

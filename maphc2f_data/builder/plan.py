@@ -100,6 +100,9 @@ class BuildConfig:
     strict : bool
         Fail the build (after its report is saved) when a source image was
         skipped or a sample failed, instead of warning.
+    npcf, npcfpp : str or None
+        npcF / npcF++ checkpoints: every sample is refined through them
+        (stage "npcf" or "npcf++"); None = raw samples.
     """
 
     source: str
@@ -115,6 +118,8 @@ class BuildConfig:
     device: Optional[str] = None
     rows_per_shard: Optional[int] = None
     strict: bool = False
+    npcf: Optional[str] = None
+    npcfpp: Optional[str] = None
 
 
 def parse_count(text: Union[str, int]) -> Count:
@@ -198,6 +203,8 @@ def check_config(config: BuildConfig) -> None:
         raise UserError(f"--rows-per-shard must be positive, got {config.rows_per_shard}")
     if config.device is not None and not DEVICE_RE.match(str(config.device)):
         raise UserError(f"--device must be cpu, cuda, cuda:N or mps, got {config.device!r}")
+    if config.npcfpp and not config.npcf:
+        raise UserError("--npcfpp needs --npcf (npcF++ refines npcF's output)")
     resolve_count(config)
 
 
@@ -235,9 +242,21 @@ def _default_png_filter() -> str:
     return DEFAULT_PNG_FILTER
 
 
+def refine_setting(config: BuildConfig) -> Optional[Dict[str, object]]:
+    """The refiner the build asks for: stage and checkpoint hashes, or None (raw samples)."""
+    if not config.npcf:
+        return None
+    from maphc2f_data.names import STAGES
+    from maphc2f_data.refine.checkpoints import refiner_fingerprint
+
+    return {"stage": STAGES[2] if config.npcfpp else STAGES[1], **refiner_fingerprint(config.npcf, config.npcfpp)}
+
+
 def bytes_fingerprint(config: BuildConfig) -> Dict[str, object]:
-    """Settings that change a shard's bytes for the same planned samples."""
-    return {
+    """Settings that change a shard's bytes for the same planned samples
+    (with checkpoints: their hashes, so resuming with other weights rebuilds)."""
+    refine = refine_setting(config)
+    return {**({"refine": refine} if refine else {}),
         "plan_version": PLAN_VERSION,
         "package_version": __version__,
         "size": int(config.size),

@@ -55,6 +55,9 @@ class WorkerContext:
         SAM variant.
     device : str or None
         Torch device for SAM (None = automatic).
+    npcf, npcfpp : str or None
+        Absolute npcF / npcF++ checkpoints (None: raw samples); the refiner
+        runs in the worker process on its default device.
     """
 
     out_dir: str
@@ -65,6 +68,8 @@ class WorkerContext:
     sam_checkpoint: Optional[str] = None
     sam_model: str = "vit_h"
     device: Optional[str] = None
+    npcf: Optional[str] = None
+    npcfpp: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class WorkerResources:
     source: Any
     extractor: Any
     cache: Any
+    refiner: Any = None
 
 
 @functools.lru_cache(maxsize=2)
@@ -159,6 +165,16 @@ def open_extractor(sam_checkpoint: Optional[str], sam_model: str, device: Option
         return make_extractor(sam_checkpoint=sam_checkpoint, sam_model=sam_model, device=device)
 
 
+@functools.lru_cache(maxsize=2)
+def open_refiner(npcf: Optional[str], npcfpp: Optional[str]) -> Any:
+    """The refiner of these checkpoints, loaded once per process (None without checkpoints)."""
+    if not npcf:
+        return None
+    from maphc2f_data.refine.checkpoints import CheckpointRefiner
+
+    return CheckpointRefiner(npcf, npcfpp)
+
+
 def worker_resources(context: WorkerContext, extractor: Any = None) -> WorkerResources:
     """The source, extractor and cache of ``context``, opened once per process.
 
@@ -173,7 +189,8 @@ def worker_resources(context: WorkerContext, extractor: Any = None) -> WorkerRes
     source, cache = _open_source_and_cache(context)
     if extractor is None:
         extractor = open_extractor(context.sam_checkpoint, context.sam_model, context.device)
-    return WorkerResources(source=source, extractor=extractor, cache=cache)
+    return WorkerResources(source=source, extractor=extractor, cache=cache,
+                           refiner=open_refiner(context.npcf, context.npcfpp))
 
 
 def _shard_metadata(task: ShardTask, rows_by_type: Dict[str, int], skipped: List[Dict[str, Any]],
@@ -312,7 +329,8 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
             for sample in group:
                 try:
                     row = make_row(sample, image, foreground, foreground_png, method,
-                                   png_compression=context.png_compression, times=times)
+                                   png_compression=context.png_compression, times=times,
+                                   refiner=res.refiner)
                 except SynthesisError as exc:
                     failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
                                      "source_image": item.path, "reason": str(exc)})

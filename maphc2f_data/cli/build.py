@@ -63,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, metavar="DEVICE",
                         help="torch device for SAM: cuda, cuda:1 or cpu (None: CUDA when the machine or "
                              "cluster has a GPU, else the CPU)")
+    parser.add_argument("--npcf", default=None, metavar="CKPT",
+                        help="npcF checkpoint (maphc2f train npcf): refine every sample (stage npcf); the "
+                             "refiner runs in each shard worker, loaded once per process")
+    parser.add_argument("--npcfpp", default=None, metavar="CKPT",
+                        help="npcF++ checkpoint (maphc2f train npcfpp), applied after --npcf (stage npcf++)")
     add_runner_arguments(parser)
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
                         help="after a successful build, upload --out to this Hugging Face dataset repo "
@@ -119,6 +124,8 @@ def config_from_args(args: argparse.Namespace):
         device=args.device,
         rows_per_shard=args.rows_per_shard,
         strict=args.strict,
+        npcf=args.npcf,
+        npcfpp=args.npcfpp,
     )
 
 

@@ -26,6 +26,8 @@ COMMANDS = {
     "validate": "validate",
     "splits": "splits",
     "export": "export",
+    "train": "train",
+    "refine": "refine",
 }
 
 EXIT_USER_ERROR = 2

@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=256, help="working image size and tile size in pixels")
     parser.add_argument("--sam-checkpoint", help="SAM weights for the foreground (default: classical extractor)")
     parser.add_argument("--sam-model", default="vit_h", help="SAM variant of --sam-checkpoint")
+    parser.add_argument("--npcf", default=None, metavar="CKPT",
+                        help="with --source: add a row per category refined by this npcF checkpoint")
+    parser.add_argument("--npcfpp", default=None, metavar="CKPT",
+                        help="with --source and --npcf: add a row refined by npcF then this npcF++ checkpoint")
 
 
 def _progress(categories):
@@ -75,7 +79,17 @@ def _source_sheet(args: argparse.Namespace) -> np.ndarray:
         extractor = make_extractor(sam_checkpoint=args.sam_checkpoint, sam_model=args.sam_model)
     for warning in caught:
         print(f"maphc2f: note: {' '.join(str(warning.message).split())}")
-    return preview_source(source, args.category, seed=args.seed, size=args.size, extractor=extractor, progress=_progress)
+    refiners = None
+    if args.npcf or args.npcfpp:
+        from maphc2f_data.refine import CheckpointRefiner, IdentityRefiner
+        from maphc2f_data.refine.checkpoints import check_checkpoints
+
+        check_checkpoints(args.npcf, args.npcfpp)
+        refiners = [IdentityRefiner(), CheckpointRefiner(args.npcf)]
+        if args.npcfpp:
+            refiners.append(CheckpointRefiner(args.npcf, args.npcfpp))
+    return preview_source(source, args.category, seed=args.seed, size=args.size, extractor=extractor,
+                          progress=_progress, refiners=refiners)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UserError(f"--seed must be non-negative, got {args.seed}")
     if args.dataset is not None:
-        for option in ("root", "sam_checkpoint"):
+        for option in ("root", "sam_checkpoint", "npcf", "npcfpp"):
             if getattr(args, option) is not None:
                 raise UserError(f"--{option.replace('_', '-')} applies to --source, not to a built dataset")
         from maphc2f_data.preview import preview_dataset

@@ -8,10 +8,13 @@ Python API refine identically; the Ray runner only decides *where* a refiner
 runs (a GPU actor pool), never *how*.
 
 :class:`IdentityRefiner` is the refiner of every build without checkpoints:
-it returns the raw image and records ``stage = "raw"``. Torch-backed
+it returns the raw image and records ``stage = "raw"``.
+:class:`CheckpointRefiner` runs trained npcF / npcF++ checkpoints. Torch-backed
 refiners import torch lazily, so this package stays importable without it.
 """
 
 from maphc2f_data.refine.base import IdentityRefiner, Refiner, check_refined
+from maphc2f_data.refine.checkpoints import DEFAULT_DILATE_PX, CheckpointRefiner, refiner_fingerprint
 
-__all__ = ["IdentityRefiner", "Refiner", "check_refined"]
+__all__ = ["DEFAULT_DILATE_PX", "CheckpointRefiner", "IdentityRefiner", "Refiner", "check_refined",
+           "refiner_fingerprint"]
