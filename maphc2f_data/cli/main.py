@@ -26,6 +26,10 @@ COMMANDS = {
     "validate": "validate",
     "splits": "splits",
     "export": "export",
+    "train-bisqad": "train_bisqad",  # to be folded under `maphc2f train bisqad`
+    "eval": "eval",
+    "score": "score",
+    "predict": "predict",
 }
 
 EXIT_USER_ERROR = 2
