@@ -28,6 +28,9 @@ COMMANDS = {
     "export": "export",
     "train": "train",
     "refine": "refine",
+    "eval": "eval",
+    "score": "score",
+    "predict": "predict",
 }
 
 EXIT_USER_ERROR = 2

@@ -1,8 +1,9 @@
 """``maphc2f train <recipe>``: train a model on a built dataset.
 
 Each recipe is one entry of :data:`RECIPES`: ``(help, add_arguments, run)``.
-``npcf`` and ``npcfpp`` train the refiners (paper Algorithms 6-7); further
-recipes (e.g. ``bisqad``) add an entry here.
+``npcf`` and ``npcfpp`` train the refiners (paper Algorithms 6-7), ``bisqad``
+the detector with its quality estimator (Algorithms 9-10; options and run in
+:mod:`maphc2f_data.cli.train_bisqad`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Dict, List, NamedTuple
 
-HELP = "Train a model on a built dataset: npcf (coarse refiner) or npcfpp (fine refiner)."
+HELP = "Train a model on a built dataset: npcf (coarse refiner), npcfpp (fine refiner) or bisqad (detector)."
 
 
 class Recipe(NamedTuple):
@@ -88,7 +89,15 @@ RECIPES: Dict[str, Recipe] = {
                    lambda parser: _refiner_arguments(parser, "npcf"), _run_refiner("npcf")),
     "npcfpp": Recipe("npcF++, the fine refiner (paper Alg. 7) on a frozen npcF's output",
                      lambda parser: _refiner_arguments(parser, "npcfpp"), _run_refiner("npcfpp")),
+    "bisqad": Recipe("BiSQAD (paper Alg. 9-10): DRAEM-style detector, SQE, second-order data weights",
+                     lambda parser: _bisqad().add_arguments(parser), lambda args: _bisqad().run(args)),
 }
+
+
+def _bisqad():
+    from maphc2f_data.cli import train_bisqad
+
+    return train_bisqad
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

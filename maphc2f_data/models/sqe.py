@@ -14,13 +14,30 @@ ImageNet mean/std normalisation itself before calling the backbone (pass
 
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "SynthesisQualityEstimator", "sqe_loss", "sqe_targets"]
+from maphc2f_data.models.registry import register_model, replace_config
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SQE_BACKBONES",
+    "SqeHead",
+    "SqeHeadConfig",
+    "SynthesisQualityEstimator",
+    "make_sqe",
+    "sqe_backbone",
+    "sqe_loss",
+    "sqe_targets",
+]
+
+#: Backbones an SQE can be built on, with their pooled feature size.
+SQE_BACKBONES = {"efficientnet_lite0": 1280, "wide_resnet50_2": 2048}
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -91,3 +108,75 @@ def sqe_targets(losses: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 def sqe_loss(quality: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """L2 regression of q toward the eq. 14 targets (mean squared error)."""
     return F.mse_loss(quality, targets)
+
+
+# --------------------------------------------------------------------------- building and checkpoints
+
+
+@dataclass(frozen=True)
+class SqeHeadConfig:
+    """What an SQE checkpoint needs to rebuild its estimator.
+
+    backbone : a key of :data:`SQE_BACKBONES`.
+    feature_dim : the backbone's pooled feature size.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    feature_dim: int = 1280
+
+
+class SqeHead(nn.Module):
+    """The SQE's trainable part alone (``head``: Linear(feature_dim, 1)), as a checkpoint holds it."""
+
+    def __init__(self, config: SqeHeadConfig = SqeHeadConfig()):
+        super().__init__()
+        if config.backbone not in SQE_BACKBONES:
+            raise ValueError(f"unknown SQE backbone {config.backbone!r}; valid: {', '.join(SQE_BACKBONES)}")
+        self.config = config
+        self.head = nn.Linear(config.feature_dim, 1)
+
+
+@register_model("sqe-head")
+def sqe_head(**overrides: Any) -> SqeHead:
+    """The final layer of an SQE; the frozen backbone is named in its config and built by :func:`make_sqe`."""
+    return SqeHead(replace_config(SqeHeadConfig(), overrides))
+
+
+class _Pooled(nn.Module):
+    """EfficientNet-Lite0's pooled features (it normalises its input itself)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.pooled(x)
+
+
+def sqe_backbone(name: str, weights_path: Optional[str] = None) -> Tuple[nn.Module, int, bool]:
+    """``(frozen backbone, feature_dim, normalize)`` for :class:`SynthesisQualityEstimator`.
+
+    ``efficientnet_lite0`` uses the ImageNet weights installed with the
+    package (or ``weights_path``); ``wide_resnet50_2`` (the paper's) needs a
+    local torchvision weights file in ``weights_path`` and gives its 2048-d
+    average-pooled features.
+    """
+    from maphc2f_data.errors import UserError
+    from maphc2f_data.models import backbones
+
+    if name == "efficientnet_lite0":
+        return _Pooled(backbones.efficientnet_lite0(weights_path=weights_path)), SQE_BACKBONES[name], False
+    if name == "wide_resnet50_2":
+        if weights_path is None:
+            raise UserError("--backbone wide_resnet50_2 needs --backbone-weights PATH (torchvision "
+                            "wide_resnet50_2 ImageNet weights, .pth or .safetensors); nothing is downloaded")
+        model = backbones.torchvision_backbone("wide_resnet50_2", weights_path)
+        model.fc = nn.Identity()
+        return model, SQE_BACKBONES[name], True
+    raise UserError(f"unknown SQE backbone {name!r}; valid: {', '.join(SQE_BACKBONES)}")
+
+
+def make_sqe(backbone: str = "efficientnet_lite0", weights_path: Optional[str] = None) -> SynthesisQualityEstimator:
+    """An SQE on the named frozen backbone with a freshly initialised head."""
+    net, dim, normalize = sqe_backbone(backbone, weights_path)
+    return SynthesisQualityEstimator(net, dim, normalize=normalize)

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, NamedTuple, Tuple
+from typing import Any, List, NamedTuple, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DraemConfig", "DraemModel", "DraemOutput", "TINY_DRAEM_CONFIG", "build_draem"]
+from maphc2f_data.models.registry import register_model, replace_config
+
+__all__ = ["DraemConfig", "DraemModel", "DraemOutput", "TINY_DRAEM_CONFIG", "build_draem", "draem", "draem_tiny"]
 
 
 @dataclass(frozen=True)
@@ -198,3 +200,15 @@ def image_score(anomaly_map: torch.Tensor, kernel: int) -> torch.Tensor:
 def build_draem(config: DraemConfig | None = None) -> DraemModel:
     """A randomly initialised :class:`DraemModel` (default config when ``None``)."""
     return DraemModel(DraemConfig() if config is None else config)
+
+
+@register_model("draem")
+def draem(**overrides: Any) -> DraemModel:
+    """DRAEM with its published widths (reconstructive 128, discriminative 64)."""
+    return DraemModel(replace_config(DraemConfig(), overrides))
+
+
+@register_model("draem-tiny", family="draem")
+def draem_tiny(**overrides: Any) -> DraemModel:
+    """A ~0.2 M-parameter DRAEM for CPU tests (:data:`TINY_DRAEM_CONFIG`)."""
+    return DraemModel(replace_config(TINY_DRAEM_CONFIG, overrides))
