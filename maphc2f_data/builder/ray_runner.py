@@ -68,13 +68,15 @@ Faults
     (bad input) fails the build with its one-line message, a bug with its
     remote traceback; finished shards stay and a rerun resumes.
 
-Refinement (not yet filled)
-    The npcF/npcF++ refinement networks will be a third, GPU actor pool shaped
-    like the foreground pool, between synthesis and encoding
-    (``refine_stage``): shard workers send each synthesised image and mask to
-    it and encode what comes back, and the report's ``refine`` stage time
-    counts the wait. Until that work lands no sample passes through a model,
-    and ``refine_stage`` must be None.
+Refinement actors (:class:`RefineActor`), with ``--npcf``/``--npcfpp``:
+    shaped like the foreground pool, between synthesis and encoding. Each
+    loads the npcF/npcF++ checkpoints once (``num_gpus=1``, bf16 on CUDA) and
+    refines what the shard workers send (normal image, raw anomaly, mask);
+    the report's ``refine`` stage time counts the wait. One actor per GPU when
+    the cluster has GPUs; ``--refine-actors N`` sets the count (CPU actors on
+    a cluster without GPUs). With neither, each shard worker loads the
+    refiner itself and refines on its CPU. A killed actor is restarted by Ray
+    and the call retried, like a shard worker.
 """
 
 from __future__ import annotations
@@ -332,6 +334,94 @@ class RemoteForeground:
         return ray.get(self.actor.extract.remote(np.ascontiguousarray(image)))
 
 
+#: ``factory(context)`` -> refiner, run once in each refinement actor.
+RefinerFactory = Callable[[WorkerContext], Any]
+
+
+def open_context_refiner(context: WorkerContext) -> Any:
+    """The npcF/npcF++ refiner ``context`` names, on the actor's device
+    (its GPU when it holds one: Ray sets ``CUDA_VISIBLE_DEVICES``)."""
+    from maphc2f_data.refine.checkpoints import CheckpointRefiner
+
+    return CheckpointRefiner(context.npcf, context.npcfpp)
+
+
+def refine_spec(cluster_resources: Mapping[str, float], *, actors: Optional[int] = None) -> Optional[PoolSpec]:
+    """The refinement actor pool for a build with checkpoints, or None
+    (refine inside the shard workers).
+
+    One actor per GPU with ``num_gpus=1`` when the cluster has GPUs;
+    ``actors`` (``--refine-actors``) sets the count (sharing the GPUs, or on
+    the CPU without them). CPUs per actor as for the foreground pool.
+
+    Raises
+    ------
+    UserError
+        ``actors < 0``.
+    """
+    gpus = float(cluster_resources.get("GPU", 0.0))
+    if actors is not None and actors < 0:
+        raise UserError(f"--refine-actors must be at least 0, got {actors}")
+    if actors == 0 or (actors is None and gpus < 1):
+        return None
+    size = int(actors) if actors is not None else int(gpus)
+    cpus = float(cluster_resources.get("CPU", 0.0))
+    num_cpus = round(min(FOREGROUND_ACTOR_CPUS, (1.0 - POOL_CPU_SHARE) * cpus / (2 * size)), 4)
+    num_gpus = round(min(1.0, gpus / size), 4) if gpus >= 1 else 0.0
+    return PoolSpec(size=size, num_cpus=max(num_cpus, 0.0001), num_gpus=num_gpus)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES)
+class RefineActor:
+    """A process that holds the npcF/npcF++ refiner and refines samples.
+
+    Like :class:`ForegroundActor`, a refiner that fails to load is kept as
+    an error and raised by every call (a bad checkpoint fails the build with
+    its one-line message instead of restarting the actor forever).
+    """
+
+    def __init__(self, factory: RefinerFactory, context: WorkerContext) -> None:
+        self._error: Optional[Exception] = None
+        self._refiner = None
+        self._calls = 0
+        try:
+            self._refiner = factory(context)
+        except Exception as exc:  # raised again by describe/refine
+            self._error = exc
+
+    def describe(self) -> Dict[str, Any]:
+        """``{"pid", "node", "stage", "fingerprint", "calls", "gpu_ids"}`` of this actor."""
+        if self._error is not None:
+            raise self._error
+        return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
+                "stage": self._refiner.stage, "fingerprint": dict(self._refiner.fingerprint),
+                "calls": self._calls,
+                "gpu_ids": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
+
+    def refine(self, normal: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The refiner's uint8 (H, W, 3) output."""
+        if self._error is not None:
+            raise self._error
+        self._calls += 1
+        return np.asarray(self._refiner.refine(normal, raw, mask))
+
+
+class RemoteRefiner:
+    """A :class:`~maphc2f_data.refine.Refiner` that asks a :class:`RefineActor`
+    (picklable: it travels to the shard workers). ``stage`` and
+    ``fingerprint`` are the actor's refiner's, so rows are exactly those of a
+    build that refined in-process."""
+
+    def __init__(self, actor: Any, stage: str, fingerprint: Mapping[str, Any]) -> None:
+        self.actor = actor
+        self.stage = stage
+        self.fingerprint = dict(fingerprint)
+
+    def refine(self, normal: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return ray.get(self.actor.refine.remote(np.ascontiguousarray(normal), np.ascontiguousarray(raw),
+                                                np.ascontiguousarray(mask)))
+
+
 @ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES, concurrency_groups={"poll": 1})
 class ShardWorker:
     """A process that makes shards, one at a time, keeping its heavy state.
@@ -341,11 +431,13 @@ class ShardWorker:
     shard is being made.
     """
 
-    def __init__(self, foreground: Optional[RemoteForeground] = None) -> None:
+    def __init__(self, foreground: Optional[RemoteForeground] = None,
+                 refiner: Optional[RemoteRefiner] = None) -> None:
         # (task key, samples done) of the shard being made; replaced, never
         # mutated, so the poll thread always reads a consistent pair.
         self._current: Optional[Tuple[str, int]] = None
         self._foreground = foreground
+        self._refiner = refiner
 
     @ray.method(concurrency_group="poll")
     def info(self) -> Dict[str, Any]:
@@ -371,8 +463,8 @@ class ShardWorker:
             self._current = (key, (current[1] if current else 0) + int(n))
 
         try:
-            if self._foreground is not None:
-                resources = worker_resources(context, extractor=self._foreground)
+            if self._foreground is not None or self._refiner is not None:
+                resources = worker_resources(context, extractor=self._foreground, refiner=self._refiner)
                 result = fn(task, context, tell, resources)
             else:
                 result = fn(task, context, tell)
@@ -398,9 +490,12 @@ class RayRunner:
         ``factory(context)`` -> extractor, run once in each foreground actor;
         default :func:`open_context_extractor` (SAM from the context's
         checkpoint). Another factory serves tests and custom models.
-    refine_stage : None
-        Place of the npcF/npcF++ refinement actor pool (between synthesis and
-        encoding); reserved, must be None until that work lands.
+    refine_actors : int, optional
+        npcF/npcF++ actors (with checkpoints); default one per GPU, or none
+        without GPUs (the shard workers then refine themselves) (:func:`refine_spec`).
+    refine_factory : callable, optional
+        ``factory(context)`` -> refiner, run once in each refinement actor;
+        default :func:`open_context_refiner`.
     num_cpus : int, optional
         CPUs of the embedded Ray; default ``os.cpu_count()``. Ignored when
         joining a cluster.
@@ -418,10 +513,10 @@ class RayRunner:
 
     def __init__(self, address: Optional[str] = None, workers: Optional[int] = None, *,
                  foreground_actors: Optional[int] = None, foreground_factory: Optional[ExtractorFactory] = None,
-                 refine_stage: None = None, num_cpus: Optional[int] = None,
-                 object_store_memory: Optional[int] = None) -> None:
-        if refine_stage is not None:
-            raise ValueError("refine_stage is reserved for the npcF/npcF++ refinement pool and must be None")
+                 refine_actors: Optional[int] = None, refine_factory: Optional[RefinerFactory] = None,
+                 num_cpus: Optional[int] = None, object_store_memory: Optional[int] = None) -> None:
+        if refine_actors is not None and refine_actors < 0:
+            raise UserError(f"--refine-actors must be at least 0, got {refine_actors}")
         if workers is not None and workers < 1:
             raise UserError(f"--workers must be at least 1, got {workers}")
         if foreground_actors is not None and foreground_actors < 1:
@@ -430,13 +525,17 @@ class RayRunner:
         self.workers = workers
         self.foreground_actors = foreground_actors
         self.foreground_factory = foreground_factory or open_context_extractor
+        self.refine_actors = refine_actors
+        self.refine_factory = refine_factory or open_context_refiner
         self.num_cpus = num_cpus
         self.object_store_memory = object_store_memory
         self._owns_ray = False
         self._actors: List[Any] = []
         self._foreground: List[Any] = []
+        self._refiners: List[Any] = []
         self._spec: Optional[PoolSpec] = None
         self._foreground_spec: Optional[PoolSpec] = None
+        self._refine_spec: Optional[PoolSpec] = None
         self._pool_key: Optional[Tuple[Any, ...]] = None
 
     # -- Ray and the pool ---------------------------------------------------
@@ -473,17 +572,22 @@ class RayRunner:
             fg_spec = foreground_spec(resources, actors=self.foreground_actors,
                                       use_gpu=wants_gpu(context, resources))
         fg_settings = (context.sam_checkpoint, context.sam_model, context.device) if fg_spec else None
-        key = (spec, fg_spec, fg_settings)
+        rf_spec = refine_spec(resources, actors=self.refine_actors) if context.npcf else None
+        rf_settings = (context.npcf, context.npcfpp) if rf_spec else None
+        key = (spec, fg_spec, fg_settings, rf_spec, rf_settings)
         if self._actors and key == self._pool_key:
             return self._actors
         self._kill_actors()
         remotes: List[Optional[RemoteForeground]] = [None]
         if fg_spec is not None:
             remotes = self._start_foreground(fg_spec, context, resources)
+        refiners: List[Optional[RemoteRefiner]] = [None]
+        if rf_spec is not None:
+            refiners = self._start_refiners(rf_spec, context, resources)
         actors = [
             ShardWorker.options(num_cpus=spec.num_cpus, scheduling_strategy="SPREAD",
                                 runtime_env={"env_vars": dict(WORKER_THREAD_ENV)}
-                                ).remote(remotes[i % len(remotes)])
+                                ).remote(remotes[i % len(remotes)], refiners[i % len(refiners)])
             for i in range(spec.size)
         ]
         info_refs = [actor.info.remote() for actor in actors]
@@ -503,8 +607,36 @@ class RayRunner:
         self._actors = started
         self._spec = spec
         self._foreground_spec = fg_spec
+        self._refine_spec = rf_spec
         self._pool_key = key
         return self._actors
+
+    def _start_refiners(self, spec: PoolSpec, context: WorkerContext,
+                        resources: Mapping[str, float]) -> List[RemoteRefiner]:
+        """Start the refinement actors; their refiners' stage and fingerprint go
+        to the shard workers with the handles."""
+        actors = [RefineActor.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                                      scheduling_strategy="SPREAD").remote(self.refine_factory, context)
+                  for _ in range(spec.size)]
+        self._refiners = actors
+        refs = [actor.describe.remote() for actor in actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=FOREGROUND_START_TIMEOUT_S)
+        if len(ready) < len(refs):
+            self._kill_actors()
+            raise UserError(
+                f"the {spec.size} refinement actor(s) could not start on the Ray cluster within "
+                f"{FOREGROUND_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
+                f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); "
+                "lower --refine-actors"
+            )
+        try:
+            described = ray.get(refs)
+        except ray.exceptions.RayTaskError as exc:
+            self._kill_actors()
+            if isinstance(exc.cause, UserError):
+                raise exc.cause from None
+            raise
+        return [RemoteRefiner(actor, info["stage"], info["fingerprint"]) for actor, info in zip(actors, described)]
 
     def _start_foreground(self, spec: PoolSpec, context: WorkerContext,
                           resources: Mapping[str, float]) -> List[RemoteForeground]:
@@ -535,15 +667,17 @@ class RayRunner:
                 for actor, info in zip(actors, described)]
 
     def _kill_actors(self) -> None:
-        for actor in self._actors + self._foreground:
+        for actor in self._actors + self._foreground + self._refiners:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # already gone with its node or session
                 pass
         self._actors = []
         self._foreground = []
+        self._refiners = []
         self._spec = None
         self._foreground_spec = None
+        self._refine_spec = None
         self._pool_key = None
 
     def worker_info(self) -> List[Dict[str, Any]]:
@@ -556,6 +690,12 @@ class RayRunner:
         """:meth:`ForegroundActor.describe` of each foreground actor (empty
         without SAM or before the first :meth:`map_shards`)."""
         actors = list(self._foreground)
+        return ray.get([actor.describe.remote() for actor in actors]) if actors else []
+
+    def refine_info(self) -> List[Dict[str, Any]]:
+        """:meth:`RefineActor.describe` of each refinement actor (empty when
+        the shard workers refine themselves, or before the first :meth:`map_shards`)."""
+        actors = list(self._refiners)
         return ray.get([actor.describe.remote() for actor in actors]) if actors else []
 
     def describe(self) -> str:
@@ -572,7 +712,17 @@ class RayRunner:
         if fg is not None:
             device = "GPU" if fg.num_gpus else "CPU"
             parts.append(f"{fg.size} SAM actor{'s' if fg.size != 1 else ''} on {device}")
+        rf = self._refine_spec
+        if rf is not None:
+            device = "GPU" if rf.num_gpus else "CPU"
+            parts.append(f"{rf.size} refinement actor{'s' if rf.size != 1 else ''} on {device}")
         return ", ".join(parts)
+
+    @property
+    def refine_pool(self) -> Optional[PoolSpec]:
+        """The refinement pool's spec, or None (no checkpoints, refinement in
+        the shard workers, or not started)."""
+        return self._refine_spec
 
     @property
     def pool(self) -> Optional[PoolSpec]:
@@ -708,6 +858,7 @@ class RayRunner:
                 ray.shutdown()
         self._actors = []
         self._foreground = []
+        self._refiners = []
         self._owns_ray = False
 
     def __enter__(self) -> "RayRunner":

@@ -97,8 +97,8 @@ RAY_RUNNER = ("maphc2f_data.builder.ray_runner", "RayRunner")
 
 
 def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None, *, serial: bool = False,
-                foreground_actors: Optional[int] = None) -> Runner:
-    """The runner for ``--serial``/``--workers``/``--ray-address``/``--foreground-actors``.
+                foreground_actors: Optional[int] = None, refine_actors: Optional[int] = None) -> Runner:
+    """The runner for ``--serial``/``--workers``/``--ray-address``/``--foreground-actors``/``--refine-actors``.
 
     By default the Ray runner: with an address (``ray_address`` or
     ``RAY_ADDRESS``) it joins that cluster, without one it starts an embedded
@@ -111,11 +111,13 @@ def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None
     UserError
         ``serial`` together with Ray options, the Ray runner is not
         importable (Ray missing from the installation), or ``RayRunner``
-        refuses the sizes (``workers < 1``, ``foreground_actors < 1``).
+        refuses the sizes (``workers < 1``, ``foreground_actors < 1``,
+        ``refine_actors < 0``).
     """
     if serial:
         given = [name for name, value in (("--workers", workers), ("--ray-address", ray_address),
-                                          ("--foreground-actors", foreground_actors)) if value is not None]
+                                          ("--foreground-actors", foreground_actors),
+                                          ("--refine-actors", refine_actors)) if value is not None]
         if given:
             raise UserError(f"--serial runs without Ray and cannot be combined with {', '.join(given)}")
         return SerialRunner()
@@ -128,4 +130,5 @@ def make_runner(workers: Optional[int] = None, ray_address: Optional[str] = None
             raise UserError("this installation lacks Ray (pip install 'ray[data]'); use --serial to build "
                             "without it") from None
         raise
-    return getattr(module, class_name)(workers=workers, address=address, foreground_actors=foreground_actors)
+    return getattr(module, class_name)(workers=workers, address=address, foreground_actors=foreground_actors,
+                                       refine_actors=refine_actors)

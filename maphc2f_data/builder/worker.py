@@ -175,7 +175,7 @@ def open_refiner(npcf: Optional[str], npcfpp: Optional[str]) -> Any:
     return CheckpointRefiner(npcf, npcfpp)
 
 
-def worker_resources(context: WorkerContext, extractor: Any = None) -> WorkerResources:
+def worker_resources(context: WorkerContext, extractor: Any = None, refiner: Any = None) -> WorkerResources:
     """The source, extractor and cache of ``context``, opened once per process.
 
     Parameters
@@ -185,12 +185,15 @@ def worker_resources(context: WorkerContext, extractor: Any = None) -> WorkerRes
         Use this extractor instead of opening the one ``context`` names (the
         Ray runner passes a handle to its foreground actors, so shard workers
         never load SAM themselves).
+    refiner : Refiner, optional
+        Use this refiner instead of loading the checkpoints ``context`` names
+        (a handle to the Ray runner's refinement actors).
     """
     source, cache = _open_source_and_cache(context)
     if extractor is None:
         extractor = open_extractor(context.sam_checkpoint, context.sam_model, context.device)
     return WorkerResources(source=source, extractor=extractor, cache=cache,
-                           refiner=open_refiner(context.npcf, context.npcfpp))
+                           refiner=refiner if refiner is not None else open_refiner(context.npcf, context.npcfpp))
 
 
 def _shard_metadata(task: ShardTask, rows_by_type: Dict[str, int], skipped: List[Dict[str, Any]],

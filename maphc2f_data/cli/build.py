@@ -89,6 +89,10 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--foreground-actors", type=int, default=None, metavar="N",
                         help="SAM actors (with --sam-checkpoint), each loading the model once; None: one per "
                              "GPU of the machine or cluster, or one on the CPU without GPUs")
+    parser.add_argument("--refine-actors", type=int, default=None, metavar="N",
+                        help="npcF/npcF++ actors (with --npcf), each loading the checkpoints once; None: one per "
+                             "GPU of the machine or cluster (num_gpus=1), or, without GPUs, none: each shard "
+                             "worker then refines on its own CPU")
     parser.add_argument("--ray-address", default=None, metavar="ADDR",
                         help="join this Ray cluster instead of starting an embedded local Ray: HOST:PORT of "
                              "`ray start --head` or 'auto' (default: the RAY_ADDRESS environment variable). "
@@ -103,7 +107,8 @@ def runner_from_args(args: argparse.Namespace):
     """The runner of parsed ``--workers``/``--foreground-actors``/``--ray-address``/``--serial``."""
     from maphc2f_data.builder.runner import make_runner
 
-    return make_runner(args.workers, args.ray_address, serial=args.serial, foreground_actors=args.foreground_actors)
+    return make_runner(args.workers, args.ray_address, serial=args.serial, foreground_actors=args.foreground_actors,
+                       refine_actors=args.refine_actors)
 
 
 def config_from_args(args: argparse.Namespace):

@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_helpers import run_build  # noqa: E402
 from ray_fixtures import ray_session  # noqa: E402,F401  (the shared session fixture)
+from refine_fixtures import checkpoints, raw_build  # noqa: E402,F401  (tiny npcF/npcF++ checkpoints)
 
 from maphc2f_data.builder.driver import build, worker_context  # noqa: E402
 from maphc2f_data.builder.plan import make_plan  # noqa: E402
@@ -116,9 +117,16 @@ def test_an_address_where_nothing_listens_fails_fast_with_a_user_error():
     check_reachable("auto")  # left to Ray
 
 
-def test_refinement_stage_is_reserved():
-    with pytest.raises(ValueError, match="refine_stage"):
-        RayRunner(refine_stage=object())
+def test_refinement_pool_holds_a_gpu_per_actor_or_stays_in_the_shard_workers():
+    from maphc2f_data.builder.ray_runner import refine_spec
+
+    assert refine_spec({"CPU": 8}) is None  # no GPU: the shard workers refine
+    assert refine_spec({"CPU": 8, "GPU": 2}) == PoolSpec(size=2, num_cpus=FOREGROUND_ACTOR_CPUS, num_gpus=1.0)
+    one_cpu_actor = refine_spec({"CPU": 2}, actors=1)
+    assert (one_cpu_actor.size, one_cpu_actor.num_gpus) == (1, 0.0)
+    assert refine_spec({"CPU": 8, "GPU": 1}, actors=0) is None
+    with pytest.raises(UserError, match="--refine-actors"):
+        RayRunner(refine_actors=-1)
 
 
 # -- builds on the shared session ------------------------------------------
@@ -379,3 +387,50 @@ def test_a_sam_actor_that_cannot_load_its_model_fails_the_build_at_once(ray_sess
         with pytest.raises(ray.exceptions.RayTaskError, match="CUDA out of memory"):
             list(runner.map_shards(tasks, build_shard, context))
     assert time.monotonic() - start < 60, "a failing model must not be restarted until a timeout"
+
+
+# -- refinement actors ---------------------------------------------------
+
+
+def _refine_tasks(tmp_path: Path, name: str, checkpoints):
+    """Shard tasks of demo nut (24 samples, 2 shards) and a context with the tiny checkpoints."""
+    npcf, npcfpp = checkpoints
+    config = BuildConfig(out=str(tmp_path / name), source="demo", categories=("nut",), count=1, seed=0,
+                         size=64, rows_per_shard=12, npcf=str(npcf), npcfpp=str(npcfpp))
+    out = Path(config.out).resolve()
+    return make_plan(config).tasks(), worker_context(config, out), out
+
+
+def _shards(out: Path) -> dict:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "data").rglob("*.parquet"))}
+
+
+@pytest.mark.ray
+def test_refinement_actors_refine_for_the_shard_workers(ray_session, tmp_path, checkpoints):
+    tasks, context, out = _refine_tasks(tmp_path, "actors", checkpoints)
+    with RayRunner(workers=2, refine_actors=1) as runner:
+        results = list(runner.map_shards(tasks, build_shard, context))
+        (refiner,) = runner.refine_info()
+        workers = runner.worker_info()
+        assert "1 refinement actor on CPU" in runner.describe()
+    assert sum(r.rows for r in results) == 24 and refiner["calls"] == 24 and refiner["stage"] == "npcf++"
+    assert not any(info["torch_imported"] for info in workers), "shard workers loaded the refiner themselves"
+    # Same bytes as shard workers that refine in-process (and as a serial build).
+    serial_tasks, serial_context, serial_out = _refine_tasks(tmp_path, "serial", checkpoints)
+    for task in serial_tasks:
+        build_shard(task, serial_context)
+    assert _shards(out) == _shards(serial_out)
+
+
+@pytest.mark.ray
+def test_a_killed_refinement_actor_is_restarted_and_the_build_completes(ray_session, tmp_path, checkpoints):
+    tasks, context, out = _refine_tasks(tmp_path, "killed", checkpoints)
+    with RayRunner(workers=2, refine_actors=1) as runner:
+        runner.prepare(context)
+        (before,) = runner.refine_info()
+        os.kill(before["pid"], signal.SIGKILL)
+        results = list(runner.map_shards(tasks, build_shard, context))
+        (after,) = runner.refine_info()
+    assert after["pid"] != before["pid"], "the refinement actor was not restarted"
+    assert after["calls"] == 24
+    assert sum(r.rows for r in results) == 24 and all(r.sha256 for r in results)
