@@ -611,60 +611,56 @@ class RayRunner:
         self._pool_key = key
         return self._actors
 
-    def _start_refiners(self, spec: PoolSpec, context: WorkerContext,
-                        resources: Mapping[str, float]) -> List[RemoteRefiner]:
-        """Start the refinement actors; their refiners' stage and fingerprint go
-        to the shard workers with the handles."""
-        actors = [RefineActor.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
-                                      scheduling_strategy="SPREAD").remote(self.refine_factory, context)
+    def _start_actors(self, actor_class: Any, factory: Callable[[WorkerContext], Any], spec: PoolSpec,
+                      context: WorkerContext, resources: Mapping[str, float], what: str, option: str
+                      ) -> "tuple[List[Any], List[Dict[str, Any]]]":
+        """Start ``spec.size`` model actors (foreground or refinement) and wait
+        for each to load its model; returns the actors and their ``describe()``.
+
+        A model that cannot load fails here: a UserError (bad checkpoint) as
+        its one-line message, anything else with its traceback."""
+        actors = [actor_class.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
+                                      scheduling_strategy="SPREAD").remote(factory, context)
                   for _ in range(spec.size)]
-        self._refiners = actors
         refs = [actor.describe.remote() for actor in actors]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=FOREGROUND_START_TIMEOUT_S)
         if len(ready) < len(refs):
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
             self._kill_actors()
             raise UserError(
-                f"the {spec.size} refinement actor(s) could not start on the Ray cluster within "
+                f"the {spec.size} {what} actor(s) could not start on the Ray cluster within "
                 f"{FOREGROUND_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
-                f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); "
-                "lower --refine-actors"
+                f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); lower {option}"
             )
         try:
-            described = ray.get(refs)
+            return actors, ray.get(refs)
         except ray.exceptions.RayTaskError as exc:
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
             self._kill_actors()
             if isinstance(exc.cause, UserError):
                 raise exc.cause from None
             raise
-        return [RemoteRefiner(actor, info["stage"], info["fingerprint"]) for actor, info in zip(actors, described)]
 
     def _start_foreground(self, spec: PoolSpec, context: WorkerContext,
                           resources: Mapping[str, float]) -> List[RemoteForeground]:
         """Start the foreground actors; their extractors' method and cache key
         go to the shard workers with the handles."""
-        actors = [ForegroundActor.options(num_cpus=spec.num_cpus, num_gpus=spec.num_gpus,
-                                          scheduling_strategy="SPREAD").remote(self.foreground_factory, context)
-                  for _ in range(spec.size)]
+        actors, described = self._start_actors(ForegroundActor, self.foreground_factory, spec, context, resources,
+                                               "foreground (SAM)", "--foreground-actors")
         self._foreground = actors
-        refs = [actor.describe.remote() for actor in actors]
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=FOREGROUND_START_TIMEOUT_S)
-        if len(ready) < len(refs):
-            self._kill_actors()
-            raise UserError(
-                f"the {spec.size} foreground (SAM) actor(s) could not start on the Ray cluster within "
-                f"{FOREGROUND_START_TIMEOUT_S:.0f} s (each needs {spec.num_cpus} CPU and {spec.num_gpus} GPU; the "
-                f"cluster has {resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU); "
-                "lower --foreground-actors"
-            )
-        try:
-            described = ray.get(refs)
-        except ray.exceptions.RayTaskError as exc:
-            self._kill_actors()
-            if isinstance(exc.cause, UserError):
-                raise exc.cause from None
-            raise
         return [RemoteForeground(actor, info["method"], info["cache_key"])
                 for actor, info in zip(actors, described)]
+
+    def _start_refiners(self, spec: PoolSpec, context: WorkerContext,
+                        resources: Mapping[str, float]) -> List[RemoteRefiner]:
+        """Start the refinement actors; their refiners' stage and fingerprint go
+        to the shard workers with the handles."""
+        actors, described = self._start_actors(RefineActor, self.refine_factory, spec, context, resources,
+                                               "refinement", "--refine-actors")
+        self._refiners = actors
+        return [RemoteRefiner(actor, info["stage"], info["fingerprint"]) for actor, info in zip(actors, described)]
 
     def _kill_actors(self) -> None:
         for actor in self._actors + self._foreground + self._refiners:

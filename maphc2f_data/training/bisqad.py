@@ -541,23 +541,13 @@ def score_rows(data: os.PathLike, sqe, categories: Optional[Sequence[str]] = Non
 
     Returns ``{category: write_quality's summary}``.
     """
-    from maphc2f_data.dataset.manifest import read_manifest
     from maphc2f_data.dataset.quality import write_quality
     from maphc2f_data.dataset.shards import iter_rows
     from maphc2f_data.dataset.png import decode_png
     from maphc2f_data.dataset.splits import _input_shards
-    from maphc2f_data.training.data import to_tensor
+    from maphc2f_data.training.data import dataset_categories, to_tensor
 
-    root = Path(data).expanduser().resolve()
-    manifest = read_manifest(root)
-    if manifest is None:
-        raise UserError(f"not a built MaPhC2F dataset (no manifest.json): {root}")
-    entries = manifest.get("categories") or {}
-    chosen = list(categories) if categories else sorted(entries)
-    unknown = [c for c in chosen if c not in entries]
-    if unknown:
-        raise UserError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} in {root}; "
-                        f"valid: {', '.join(sorted(entries))}")
+    root, entries, chosen = dataset_categories(data, categories)
     sqe = sqe.to(device).eval()
 
     def quality(images: List[torch.Tensor]) -> List[float]:

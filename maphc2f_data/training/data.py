@@ -20,16 +20,16 @@ from torch.utils.data import IterableDataset, get_worker_info
 from maphc2f_data.errors import UserError
 
 
-def shard_paths(dataset_dir: os.PathLike, categories: Optional[Sequence[str]] = None,
-                split: str = "train") -> List[Path]:
-    """The manifest's shards of ``categories`` (None: all) and ``split``, in manifest order.
+def dataset_categories(dataset_dir: os.PathLike, categories: Optional[Sequence[str]] = None
+                       ) -> Tuple[Path, Dict[str, Any], List[str]]:
+    """``(root, manifest category entries, chosen categories)`` of a built dataset.
 
     Raises
     ------
     UserError
-        No manifest, an unknown category, or no shard of that split.
+        No manifest, or an unknown category (the message lists the valid ones).
     """
-    from maphc2f_data.dataset.manifest import read_manifest, resolve_shard_path
+    from maphc2f_data.dataset.manifest import read_manifest
 
     root = Path(dataset_dir).expanduser().resolve()
     manifest = read_manifest(root)
@@ -41,6 +41,21 @@ def shard_paths(dataset_dir: os.PathLike, categories: Optional[Sequence[str]] = 
     if unknown:
         raise UserError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)} in {root}; "
                         f"valid: {', '.join(sorted(entries))}")
+    return root, entries, chosen
+
+
+def shard_paths(dataset_dir: os.PathLike, categories: Optional[Sequence[str]] = None,
+                split: str = "train") -> List[Path]:
+    """The manifest's shards of ``categories`` (None: all) and ``split``, in manifest order.
+
+    Raises
+    ------
+    UserError
+        No manifest, an unknown category, or no shard of that split.
+    """
+    from maphc2f_data.dataset.manifest import resolve_shard_path
+
+    root, entries, chosen = dataset_categories(dataset_dir, categories)
     paths = []
     for name in chosen:
         for shard in sorted(entries[name].get("shards") or [], key=lambda s: s["path"]):
