@@ -82,11 +82,12 @@ def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dat
 class Batches:
     """Training batches of one variant: half normals, half anomalies."""
 
-    def __init__(self, variant: str, pool: NormalPool, shards, textures, seed: int, batch: int):
+    def __init__(self, variant: str, pool: NormalPool, shards, textures, seed: int, batch: int,
+                 overrides=None):
         self.variant, self.pool, self.shards, self.batch = variant, pool, shards, batch
         self.rng = np.random.default_rng([seed, 7])
         length = 10**9
-        self.physics = PhysicsAnomalies(pool, seed=seed, normal_ratio=0.0, length=length)
+        self.physics = PhysicsAnomalies(pool, seed=seed, normal_ratio=0.0, length=length, overrides=overrides)
         self.draem = DraemStyleAnomalies(pool, textures, seed=seed, normal_ratio=0.0, length=length)
 
     def _anomaly(self, step: int, slot: int) -> Dict[str, torch.Tensor]:
@@ -117,7 +118,7 @@ def train(variant, pool, shards, textures, args, seed, device):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
     net = make_net(args.width, args.size).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
-    batches = Batches(variant, pool, shards, textures, seed, args.batch)
+    batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides))
     net.train()
     for step in range(args.steps):
         images, masks = batches(step)
@@ -198,6 +199,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")
+    parser.add_argument("--physics-overrides", default="{}",
+                        help='JSON: anomaly type -> fixed synthesis parameters of the online MaPhC2F variants, '
+                             'e.g. \'{"deformation": {"shading": 0.05}}\'')
     parser.add_argument("--texture-dir", default=None, help="DTD-like texture folder (default: skimage stand-ins)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)

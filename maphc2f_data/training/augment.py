@@ -123,6 +123,9 @@ class PhysicsAnomalies(_Augmented):
         Anomaly types to draw from (default all of ``DEFECT_TYPES``, uniformly).
     refiner : maphc2f_data.refine.Refiner, optional
         Refine every sample (e.g. npcF/npcF++ checkpoints), as a build would.
+    overrides : mapping, optional
+        Anomaly type -> fixed synthesis parameters (``synthesize``'s
+        overrides), e.g. ``{"deformation": {"shading": 0.05}}``.
     length : int, optional
         Items per epoch (default: one per normal image).
 
@@ -132,7 +135,8 @@ class PhysicsAnomalies(_Augmented):
     """
 
     def __init__(self, pool: NormalPool, *, seed: int, normal_ratio: float = 0.5,
-                 kinds: Optional[Sequence[str]] = None, refiner: Any = None, length: Optional[int] = None) -> None:
+                 kinds: Optional[Sequence[str]] = None, refiner: Any = None,
+                 overrides: Optional[Dict[str, Dict[str, Any]]] = None, length: Optional[int] = None) -> None:
         from maphc2f_data.synthesis import DEFECT_TYPES
 
         super().__init__(pool, seed=seed, normal_ratio=normal_ratio, length=length)
@@ -141,6 +145,10 @@ class PhysicsAnomalies(_Augmented):
         if unknown:
             raise ValueError(f"unknown anomaly types {unknown}; choose from {list(DEFECT_TYPES)}")
         self.refiner = refiner
+        self.overrides = {kind: dict(values) for kind, values in (overrides or {}).items()}
+        unknown = [kind for kind in self.overrides if kind not in DEFECT_TYPES]
+        if unknown:
+            raise ValueError(f"overrides for unknown anomaly types {unknown}")
 
     def _anomaly(self, image, foreground, rng):
         from maphc2f_data.sampling import make_sample
@@ -151,7 +159,7 @@ class PhysicsAnomalies(_Augmented):
             kind = self.kinds[int(rng.integers(len(self.kinds)))]
             try:
                 sample = make_sample(image, foreground, kind, int(rng.integers(2**62)), refiner=self.refiner,
-                                     measure=False)
+                                     measure=False, **self.overrides.get(kind, {}))
             except SynthesisError:
                 continue
             return sample.image, sample.mask, DEFECT_TYPES.index(kind)

@@ -82,3 +82,22 @@ def test_bad_ratio_and_kinds_are_refused(pool):
         PhysicsAnomalies(pool, seed=0, normal_ratio=1.0)
     with pytest.raises(ValueError, match="unknown anomaly types"):
         PhysicsAnomalies(pool, seed=0, kinds=["scratch"])
+
+
+def test_per_kind_overrides_reach_the_generator(pool, monkeypatch):
+    import maphc2f_data.sampling as sampling
+
+    seen = []
+    real = sampling.make_sample
+
+    def spy(image, foreground, kind, seed, **kwargs):
+        seen.append(kwargs)
+        return real(image, foreground, kind, seed, **kwargs)
+
+    monkeypatch.setattr(sampling, "make_sample", spy)
+    data = PhysicsAnomalies(pool, seed=0, normal_ratio=0.0, kinds=["crack"], length=2,
+                            overrides={"crack": {"max_darken": 0.2}})
+    data[0]
+    assert seen and all(call.get("max_darken") == 0.2 for call in seen)
+    with pytest.raises(ValueError, match="overrides for unknown anomaly types"):
+        PhysicsAnomalies(pool, seed=0, overrides={"scratch": {}})
