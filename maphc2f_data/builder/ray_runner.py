@@ -71,7 +71,8 @@ Faults
 Refinement actors (:class:`RefineActor`), with ``--npcf``/``--npcfpp``:
     shaped like the foreground pool, between synthesis and encoding. Each
     loads the npcF/npcF++ checkpoints once (``num_gpus=1``, bf16 on CUDA) and
-    refines what the shard workers send (normal image, raw anomaly, mask);
+    refines what the shard workers send (normal image, raw anomalies, masks:
+    all samples of one source image in one batch);
     the report's ``refine`` stage time counts the wait. One actor per GPU when
     the cluster has GPUs; ``--refine-actors N`` sets the count (CPU actors on
     a cluster without GPUs). With neither, each shard worker loads the
@@ -384,26 +385,33 @@ class RefineActor:
         self._error: Optional[Exception] = None
         self._refiner = None
         self._calls = 0
+        self._samples = 0
         try:
             self._refiner = factory(context)
         except Exception as exc:  # raised again by describe/refine
             self._error = exc
 
     def describe(self) -> Dict[str, Any]:
-        """``{"pid", "node", "stage", "fingerprint", "calls", "gpu_ids"}`` of this actor."""
+        """``{"pid", "node", "stage", "fingerprint", "calls", "samples", "gpu_ids"}`` of this actor."""
         if self._error is not None:
             raise self._error
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(),
                 "stage": self._refiner.stage, "fingerprint": dict(self._refiner.fingerprint),
-                "calls": self._calls,
+                "calls": self._calls, "samples": self._samples,
                 "gpu_ids": ray.get_runtime_context().get_accelerator_ids().get("GPU", [])}
 
     def refine(self, normal: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The refiner's uint8 (H, W, 3) output."""
+        return self.refine_batch([normal], [raw], [mask])[0]
+
+    def refine_batch(self, normals: List[np.ndarray], raws: List[np.ndarray], masks: List[np.ndarray]
+                     ) -> np.ndarray:
+        """The refiner's uint8 (N, H, W, 3) output for a batch (one forward pass per batch)."""
         if self._error is not None:
             raise self._error
         self._calls += 1
-        return np.asarray(self._refiner.refine(normal, raw, mask))
+        self._samples += len(raws)
+        return np.asarray(self._refiner.refine_batch(normals, raws, masks))
 
 
 class RemoteRefiner:
@@ -418,8 +426,13 @@ class RemoteRefiner:
         self.fingerprint = dict(fingerprint)
 
     def refine(self, normal: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return ray.get(self.actor.refine.remote(np.ascontiguousarray(normal), np.ascontiguousarray(raw),
-                                                np.ascontiguousarray(mask)))
+        return self.refine_batch([normal], [raw], [mask])[0]
+
+    def refine_batch(self, normals, raws, masks) -> np.ndarray:
+        # One round trip per source image's samples (make_samples batches them).
+        return ray.get(self.actor.refine_batch.remote([np.ascontiguousarray(a) for a in normals],
+                                                      [np.ascontiguousarray(a) for a in raws],
+                                                      [np.ascontiguousarray(a) for a in masks]))
 
 
 @ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES, concurrency_groups={"poll": 1})

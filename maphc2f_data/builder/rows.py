@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
 from maphc2f_data.builder.plan import PlannedSample
 from maphc2f_data.dataset.png import encode_png
 from maphc2f_data.refine import Refiner
-from maphc2f_data.sampling import StageTimes, make_sample, params_json
+from maphc2f_data.sampling import Sample, StageTimes, make_samples, params_json
+from maphc2f_data.synthesis import SynthesisError
 
 
-def make_row(sample: PlannedSample, image: np.ndarray, foreground: np.ndarray, foreground_png: bytes,
-             foreground_method: str, *, png_compression: int, times: StageTimes,
-             refiner: Optional[Refiner] = None) -> Dict[str, Any]:
-    """Make ``sample`` on a prepared image and return its dataset row.
+def make_rows(samples: Sequence[PlannedSample], image: np.ndarray, foreground: np.ndarray, foreground_png: bytes,
+              foreground_method: str, *, png_compression: int, times: StageTimes,
+              refiner: Optional[Refiner] = None) -> List[Union[Dict[str, Any], SynthesisError]]:
+    """Make the planned samples of one source image and return their dataset rows.
 
     Parameters
     ----------
-    sample : PlannedSample
+    samples : sequence of PlannedSample
+        Samples of the same source image (a refiner gets them in one batch).
     image : ndarray of uint8, shape (S, S, 3)
         The resized source image (:func:`maphc2f_data.sampling.load_square`).
     foreground : ndarray of bool, shape (S, S)
@@ -36,16 +38,21 @@ def make_row(sample: PlannedSample, image: np.ndarray, foreground: np.ndarray, f
 
     Returns
     -------
-    dict
-        The row per the dataset contract: PNG bytes for image/mask/foreground,
-        ``defect_type`` as its name, ``quality`` None.
-
-    Raises
-    ------
-    SynthesisError
-        No anomaly could be placed (the caller records a failure).
+    list
+        Per sample, in order: its row (PNG bytes for image/mask/foreground,
+        ``defect_type`` as its name, ``quality`` None), or the
+        :class:`~maphc2f_data.synthesis.SynthesisError` of a sample that
+        could not be placed (the caller records a failure).
     """
-    made = make_sample(image, foreground, sample.defect_type, sample.seed, refiner=refiner, times=times)
+    made = make_samples(image, foreground, [(sample.defect_type, sample.seed) for sample in samples],
+                        refiner=refiner, times=times)
+    return [result if isinstance(result, SynthesisError) else _row(sample, result, foreground_png,
+                                                                   foreground_method, png_compression, times)
+            for sample, result in zip(samples, made)]
+
+
+def _row(sample: PlannedSample, made: Sample, foreground_png: bytes, foreground_method: str,
+         png_compression: int, times: StageTimes) -> Dict[str, Any]:
     with times.timed("encode"):
         image_png = encode_png(made.image, png_compression)
         mask_png = encode_png(made.mask, png_compression)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from maphc2f_data.builder.plan import ShardTask
 from maphc2f_data.dataset.shards import ShardInfo
-from maphc2f_data.builder.rows import make_row
+from maphc2f_data.builder.rows import make_rows
 from maphc2f_data.sampling import StageTimes, load_square
 from maphc2f_data.synthesis import DEFECT_TYPES
 from maphc2f_data.errors import CorruptImageError
@@ -329,14 +329,12 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
                 foreground, method = foreground_for(res.source, item, image, res.extractor, res.cache)
             with times.timed("encode"):
                 foreground_png = encode_png(foreground, context.png_compression)
-            for sample in group:
-                try:
-                    row = make_row(sample, image, foreground, foreground_png, method,
-                                   png_compression=context.png_compression, times=times,
-                                   refiner=res.refiner)
-                except SynthesisError as exc:
+            rows = make_rows(group, image, foreground, foreground_png, method,
+                             png_compression=context.png_compression, times=times, refiner=res.refiner)
+            for sample, row in zip(group, rows):
+                if isinstance(row, SynthesisError):
                     failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
-                                     "source_image": item.path, "reason": str(exc)})
+                                     "source_image": item.path, "reason": str(row)})
                 else:
                     with times.timed("write"):
                         writer.add(row)

@@ -22,6 +22,12 @@ class Refiner(Protocol):
         JSON-able description of everything that changes the refined bytes
         (e.g. checkpoint hashes); builds mix it into each shard's plan hash,
         so resuming with other weights rebuilds.
+
+    Notes
+    -----
+    A refiner may also define ``refine_batch(normals, raws, masks) ->
+    ndarray (N, H, W, 3)``; :func:`maphc2f_data.sampling.make_samples` then
+    refines all samples of a source image in one call.
     """
 
     stage: str

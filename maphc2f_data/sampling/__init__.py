@@ -18,8 +18,10 @@ from maphc2f_data.sampling.sample import (
     StageTimes,
     load_square,
     make_sample,
+    make_samples,
     params_json,
     resize_square,
 )
 
-__all__ = ["STAGES", "NormalImages", "Sample", "StageTimes", "load_square", "make_sample", "params_json", "resize_square"]
+__all__ = ["STAGES", "NormalImages", "Sample", "StageTimes", "load_square", "make_sample", "make_samples",
+           "params_json", "resize_square"]

@@ -16,14 +16,14 @@ import json
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, ContextManager, Dict, Iterator, Mapping, Optional
+from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from maphc2f_data.refine import IdentityRefiner, Refiner, check_refined
 from maphc2f_data.sampling import statistics
-from maphc2f_data.synthesis import synthesize
+from maphc2f_data.synthesis import SynthesisError, synthesize
 
 #: Largest long/short side ratio squeezed into a square as it is; longer
 #: images are centre-cropped to it first (see the module docstring).
@@ -180,25 +180,74 @@ def make_sample(image: np.ndarray, foreground: np.ndarray, kind: str, seed: int,
     SynthesisError
         No anomaly could be placed.
     """
+    (made,) = make_samples(image, foreground, [(kind, seed, overrides)], refiner=refiner, measure=measure,
+                           times=times)
+    if isinstance(made, Exception):
+        raise made
+    return made
+
+
+#: One sample to make: ``(kind, seed)`` or ``(kind, seed, overrides)``.
+Request = Union[Tuple[str, int], Tuple[str, int, Mapping[str, Any]]]
+
+
+def make_samples(image: np.ndarray, foreground: np.ndarray, requests: Sequence[Request], *,
+                 refiner: Optional[Refiner] = None, measure: bool = True, times: Optional[StageTimes] = None
+                 ) -> List[Union[Sample, SynthesisError]]:
+    """:func:`make_sample` for several anomalies on one image, refined in one batch.
+
+    A refiner with ``refine_batch(normals, raws, masks)`` (the npcF/npcF++
+    refiners, the Ray runner's refinement actors) gets every raw anomaly of
+    the image in one call (one forward pass on a GPU); other refiners are
+    called per sample. Builds make a source image's samples this way.
+
+    Returns
+    -------
+    list
+        Per request, in order: the :class:`Sample`, or the
+        :class:`~maphc2f_data.synthesis.SynthesisError` of one that could
+        not be placed (the others are still made).
+    """
     refiner = IDENTITY if refiner is None else refiner
 
     def timed(stage: str) -> ContextManager[None]:
         return times.timed(stage) if times is not None else nullcontext()
 
-    with timed("synthesis"):
-        raw = synthesize(kind, image, foreground, seed, **overrides)
+    made: List[Any] = []
+    for request in requests:
+        kind, seed = request[0], int(request[1])
+        overrides = dict(request[2]) if len(request) > 2 else {}
+        with timed("synthesis"):
+            try:
+                made.append(synthesize(kind, image, foreground, seed, **overrides))
+            except SynthesisError as exc:
+                made.append(exc)
+    placed = [i for i, raw in enumerate(made) if not isinstance(raw, Exception)]
+    refined: Dict[int, np.ndarray] = {}
     with timed("refine"):
-        refined = check_refined(refiner, refiner.refine(image, raw.image, raw.mask), raw.image)
-    figures: Dict[str, Optional[float]] = {"anomaly_area": None, "on_foreground": None, "contrast": None}
-    if measure:
-        with timed("metrics"):
-            figures = {
-                "anomaly_area": statistics.anomaly_area(raw.mask),
-                "on_foreground": statistics.on_foreground(raw.mask, foreground),
-                "contrast": statistics.contrast(image, refined, raw.mask),
-            }
-    return Sample(image=refined, mask=raw.mask, defect_type=kind, seed=int(seed), params=raw.params,
-                  stage=refiner.stage, **figures)
+        batch = getattr(refiner, "refine_batch", None)
+        if batch is not None and placed:
+            outputs = batch([image] * len(placed), [made[i].image for i in placed], [made[i].mask for i in placed])
+            refined = {i: check_refined(refiner, out, made[i].image) for i, out in zip(placed, outputs)}
+        else:
+            refined = {i: check_refined(refiner, refiner.refine(image, made[i].image, made[i].mask), made[i].image)
+                       for i in placed}
+    results: List[Union[Sample, SynthesisError]] = []
+    for index, (request, raw) in enumerate(zip(requests, made)):
+        if isinstance(raw, Exception):
+            results.append(raw)
+            continue
+        figures: Dict[str, Optional[float]] = {"anomaly_area": None, "on_foreground": None, "contrast": None}
+        if measure:
+            with timed("metrics"):
+                figures = {
+                    "anomaly_area": statistics.anomaly_area(raw.mask),
+                    "on_foreground": statistics.on_foreground(raw.mask, foreground),
+                    "contrast": statistics.contrast(image, refined[index], raw.mask),
+                }
+        results.append(Sample(image=refined[index], mask=raw.mask, defect_type=request[0], seed=int(request[1]),
+                              params=raw.params, stage=refiner.stage, **figures))
+    return results
 
 
 def _json_default(value: Any) -> Any:

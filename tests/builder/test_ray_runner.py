@@ -413,7 +413,8 @@ def test_refinement_actors_refine_for_the_shard_workers(ray_session, tmp_path, c
         (refiner,) = runner.refine_info()
         workers = runner.worker_info()
         assert "1 refinement actor on CPU" in runner.describe()
-    assert sum(r.rows for r in results) == 24 and refiner["calls"] == 24 and refiner["stage"] == "npcf++"
+    assert sum(r.rows for r in results) == 24 and refiner["stage"] == "npcf++"
+    assert (refiner["samples"], refiner["calls"]) == (24, 8)  # one batch per source image
     assert not any(info["torch_imported"] for info in workers), "shard workers loaded the refiner themselves"
     # Same bytes as shard workers that refine in-process (and as a serial build).
     serial_tasks, serial_context, serial_out = _refine_tasks(tmp_path, "serial", checkpoints)
@@ -432,5 +433,5 @@ def test_a_killed_refinement_actor_is_restarted_and_the_build_completes(ray_sess
         results = list(runner.map_shards(tasks, build_shard, context))
         (after,) = runner.refine_info()
     assert after["pid"] != before["pid"], "the refinement actor was not restarted"
-    assert after["calls"] == 24
+    assert after["samples"] == 24
     assert sum(r.rows for r in results) == 24 and all(r.sha256 for r in results)

@@ -117,3 +117,39 @@ def test_extreme_aspect_ratios_are_centre_cropped_not_stretched():
     visa_like = np.zeros((100, 150, 3), np.uint8)
     visa_like[:, 0] = 255
     assert resize_square(visa_like, 50)[:, 0].min() > 0  # the first column is still in the image
+
+
+def test_make_samples_refines_an_image_in_one_batch_and_keeps_failures_in_place(monkeypatch):
+    import maphc2f_data.sampling.sample as sample_path
+    from maphc2f_data.sampling import make_samples
+    from maphc2f_data.synthesis import SynthesisError
+
+    calls = []
+
+    class Batched:
+        stage = "npcf"
+        fingerprint = {}
+
+        def refine(self, normal, raw, mask):
+            raise AssertionError("per-sample refine used although refine_batch exists")
+
+        def refine_batch(self, normals, raws, masks):
+            calls.append(len(raws))
+            return np.stack([255 - raw for raw in raws])
+
+    def no_corrosion(kind, image, foreground, seed, **overrides):
+        if kind == "corrosion":
+            raise SynthesisError("no room (test)")
+        return synthesize(kind, image, foreground, seed, **overrides)
+
+    monkeypatch.setattr(sample_path, "synthesize", no_corrosion)
+    source = get_source("demo")
+    image = resize_square(source.load_image(source.train_images("nut")[0]), 64)
+    foreground = np.ones((64, 64), bool)
+    made = make_samples(image, foreground, [("crack", 1), ("corrosion", 2), ("deformation", 3)], refiner=Batched())
+    assert calls == [2]  # one batch with the two samples that were placed
+    assert isinstance(made[1], SynthesisError) and str(made[1]) == "no room (test)"
+    for (kind, seed), result in ((("crack", 1), made[0]), (("deformation", 3), made[2])):
+        raw = synthesize(kind, image, foreground, seed)
+        assert result.stage == "npcf" and np.array_equal(result.image, 255 - raw.image)
+        assert np.array_equal(result.mask, raw.mask)
