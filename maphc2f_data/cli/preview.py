@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from maphc2f_data.errors import UserError
+from maphc2f_data.synthesis import DEFECT_TYPES
 
-HELP = "Write a contact sheet (category x original/crack/corrosion/deformation) of a source or a built dataset."
+HELP = (f"Write a contact sheet (category x original/{'/'.join(DEFECT_TYPES)}) of a source or a built "
+        "dataset.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
