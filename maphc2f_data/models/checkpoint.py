@@ -11,7 +11,6 @@ line naming the file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +160,9 @@ def load_checkpoint(
 
 def checkpoint_sha256(path: PathLike) -> str:
     """Hex SHA-256 of a checkpoint file (for run reports and provenance)."""
+    from maphc2f_data.dataset.shards import sha256_file
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)

@@ -18,7 +18,6 @@ checkpoints without torch (the build planner mixes it into plan hashes).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -40,14 +39,12 @@ PathLike = Union[str, Path]
 
 def file_sha256(path: PathLike, what: str = "checkpoint") -> str:
     """Hex SHA-256 of a file; :class:`CheckpointError` when it is missing."""
+    from maphc2f_data.dataset.shards import sha256_file
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{what} not found: {path}")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def refiner_fingerprint(npcf: PathLike, npcfpp: Optional[PathLike] = None,
