@@ -55,6 +55,35 @@ VARIANTS = ("shards", "online", "draem", "mixed")
 DEFAULT_CATEGORIES = {"demo": ["bottle_cap", "capsule", "nut", "pcb"]}
 
 
+def use_synthesis_config(changes: Dict[str, Dict]) -> None:
+    """Re-register anomaly types with changed sampling configs (this process only).
+
+    ``changes`` maps a type to fields of its config dataclass, e.g.
+    ``{"crack": {"bright_prob": 0.0}}``; how the generator defaults were
+    compared on validation categories (see the README).
+    """
+    import dataclasses
+    import functools
+
+    from maphc2f_data.synthesis import ANOMALY_TYPES, AnomalyType, corrosion, crack, deformation
+
+    modules = {
+        "crack": (crack.CrackConfig, crack.sample_crack_params, functools.partial(crack.render_crack)),
+        "corrosion": (corrosion.CorrosionConfig, corrosion.sample_corrosion_params, None),
+        "deformation": (deformation.DeformationConfig, deformation.sample_deformation_params, None),
+    }
+    for kind, fields in changes.items():
+        if kind not in modules:
+            raise SystemExit(f"--synthesis-config: unknown anomaly type {kind!r}; choose from {sorted(modules)}")
+        config_class, sample, render = modules[kind]
+        fields = {k: tuple(map(tuple, v)) if k == "colour_families" else tuple(v) if isinstance(v, list) else v
+                  for k, v in fields.items()}
+        config = dataclasses.replace(config_class(), **fields)
+        # Only the crack's render reads its config (minimum sizes); the others render from params alone.
+        render = functools.partial(render, config=config) if render else ANOMALY_TYPES[kind].render
+        ANOMALY_TYPES[kind] = AnomalyType(kind, functools.partial(sample, config=config), render)
+
+
 def make_net(width: int, size: int) -> torch.nn.Module:
     levels = 5 if size % 32 == 0 else 4
     return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4)
@@ -202,12 +231,16 @@ def main(argv=None) -> int:
     parser.add_argument("--physics-overrides", default="{}",
                         help='JSON: anomaly type -> fixed synthesis parameters of the online MaPhC2F variants, '
                              'e.g. \'{"deformation": {"shading": 0.05}}\'')
+    parser.add_argument("--synthesis-config", default="{}",
+                        help='JSON: anomaly type -> config fields for every MaPhC2F variant (shards built here '
+                             'included), e.g. \'{"crack": {"bright_prob": 0.0}}\' for the paper\'s dark-only cracks')
     parser.add_argument("--texture-dir", default=None, help="DTD-like texture folder (default: skimage stand-ins)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", default="bench_transfer", help="folder for results.json and heatmaps.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    use_synthesis_config(json.loads(args.synthesis_config))
     source = get_source(args.source, args.root)
     categories = args.categories.split(",") if args.categories else DEFAULT_CATEGORIES.get(args.source,
                                                                                           source.categories())

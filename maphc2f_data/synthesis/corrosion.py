@@ -31,8 +31,9 @@ edge the way a real stain fades. The fade lies *inside* the mask: alpha is
 zero outside it, so every pixel outside the label keeps its exact bytes (a
 feather reaching 2 px outside used to change 6-9 % of the visibly changed
 pixels without labelling them). Colour families are
-orange-brown rust, dark oxide, greenish patina and yellow-brown stains
-(MVTec's "oil" / "color" defects).
+orange-brown rust, dark oxide, greenish patina, yellow-brown stains
+(MVTec's "oil" / "color" defects) and pale "white rust" (zinc and aluminium
+oxides), so corrosion is not always darker than the part.
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ class CorrosionConfig:
         deeper where noise is high: the "eaten-away" edge); default 1-3.
     colour_families : tuple of (name, (r, g, b), jitter, weight)
         Oxide colour families (RGB base colour, per-channel uniform integer
-        jitter, sampling weight); default rust, dark oxide, patina, stain.
+        jitter, sampling weight); default rust, dark oxide, patina, stain and
+        white rust (the pale zinc/aluminium oxide of galvanised and light-alloy
+        parts; the only family lighter than most surfaces).
     colour_brightness : (float, float)
         Factor on the whole base colour before the per-channel jitter (keeps
         the hue, varies lightness); default 0.8-1.2.
@@ -149,6 +152,7 @@ class CorrosionConfig:
         ("dark_oxide", (70, 55, 45), 6, 0.25),
         ("patina", (85, 140, 115), 10, 0.15),
         ("stain", (165, 130, 75), 10, 0.15),
+        ("white_rust", (208, 205, 196), 8, 0.15),
     )
     colour_brightness: Tuple[float, float] = (0.8, 1.2)
     strength: Tuple[float, float] = (0.55, 0.95)

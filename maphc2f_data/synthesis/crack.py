@@ -1,6 +1,7 @@
 """Crack anomalies: a branching skeleton grown inside the foreground (Algorithm 1),
 thickened by a distance/Perlin threshold (Algorithm 2, eqs. 1-6), then darkened
-into the image (Algorithm 3).
+into the image (Algorithm 3) or, for a share of cracks, lightened (see
+``CrackConfig.bright_prob``).
 
 ``sample_crack_params`` draws every random choice into a JSON-serialisable dict;
 ``render_crack`` turns (image, foreground, params) into the cracked image and its
@@ -103,6 +104,14 @@ class CrackConfig:
         shadow rather than a coloured tint.
     edge_fade : (float, float)
         Algorithm 3 fade distance, px (see :func:`apply_crack` Notes).
+    bright_prob : float
+        Probability that a crack is rendered *lighter* than the surface
+        (``bright=True``: pixels move towards white by ``1 - max_darken``).
+        Algorithm 3 only darkens, but a fracture or scratch on a coated,
+        anodised or polished part exposes lighter substrate or catches the
+        light at its edges, and on a dark surface a darkened crack is nearly
+        invisible. 0 restores the paper's dark-only cracks. Drawn after every
+        other parameter, so dark cracks are unchanged by it.
     min_skeleton_pixels : int
         Fewer skeleton pixels is a failed placement (a dot, not a crack).
     min_mask_pixels : int
@@ -126,6 +135,7 @@ class CrackConfig:
     max_darken: Tuple[float, float] = (0.15, 0.45)
     max_color_shift: Tuple[float, float] = (-12.0, 3.0)
     edge_fade: Tuple[float, float] = (1.0, 4.0)
+    bright_prob: float = 0.4
     min_skeleton_pixels: int = 5
     min_mask_pixels: int = 20
 
@@ -382,6 +392,7 @@ def apply_crack(
     max_darken: float,
     max_color_shift: Sequence[float],
     edge_fade: float,
+    bright: bool = False,
 ) -> np.ndarray:
     """Darken and tint the crack pixels of an RGB image (Algorithm 3).
 
@@ -406,6 +417,11 @@ def apply_crack(
         Additive per-channel shift at full strength (0-255 units).
     edge_fade : float
         Fade distance in px (> 0).
+    bright : bool
+        Lighten instead of darken: ``out = orig + (255 - orig) (1 -
+        max_darken) strength`` (the mirror image of the darkening, so the
+        same ``max_darken`` gives the same contrast against white as against
+        black); the colour shift and blend are applied as for dark cracks.
 
     Returns
     -------
@@ -450,9 +466,13 @@ def apply_crack(
     in_crack = mask[box]
     dist = cv2.distanceTransform((~in_crack).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     strength = np.clip(1.0 - dist / np.float32(edge_fade), 0.0, 1.0)[in_crack][:, None]
-    darken = 1.0 - (1.0 - np.float32(max_darken)) * strength
     original = image[box][in_crack].astype(np.float32)  # (N, 3)
-    cracked = original * darken + color_shift * strength
+    if bright:
+        cracked = original + (255.0 - original) * ((1.0 - np.float32(max_darken)) * strength)
+        cracked += color_shift * strength
+    else:
+        darken = 1.0 - (1.0 - np.float32(max_darken)) * strength
+        cracked = original * darken + color_shift * strength
     alpha = np.float32(base_alpha)
     blended = (1 - alpha) * original + alpha * cracked
     out[box][in_crack] = np.clip(blended, 0, 255).astype(np.uint8)
@@ -487,7 +507,9 @@ def sample_crack_params(
         ``max_steps``, ``step_size``, ``branch_prob``, ``stop_prob``, ``w0``,
         ``alpha``, ``eps``, ``noise_scale``, ``noise_octaves``, ``noise_seed``
         (>= 1), ``morph_kernel_size``, ``base_alpha``, ``max_darken``,
-        ``max_color_shift`` ([R, G, B]) and ``edge_fade``.
+        ``max_color_shift`` ([R, G, B]), ``edge_fade`` and ``bright``
+        (lighter than the surface; drawn last, so the others do not depend
+        on ``bright_prob``).
     """
     foreground = _check_mask(foreground, "foreground")
     candidates = np.flatnonzero(foreground)
@@ -504,7 +526,7 @@ def sample_crack_params(
     n_points = integer(config.n_start_points)
     picks = candidates[rng.integers(0, candidates.size, size=n_points)]
     rows, cols = np.unravel_index(picks, foreground.shape)
-    return {
+    params = {
         "start_points": [[int(r), int(c)] for r, c in zip(rows, cols)],
         "skeleton_seed": int(rng.integers(0, 2**31 - 1)),
         "max_steps": max(config.min_max_steps, round(integer(config.max_steps) * length_scale)),
@@ -523,6 +545,8 @@ def sample_crack_params(
         "max_color_shift": [uniform(config.max_color_shift) for _ in range(3)],
         "edge_fade": uniform(config.edge_fade, width_scale),
     }
+    params["bright"] = bool(rng.random() < config.bright_prob)
+    return params
 
 
 def render_crack(
@@ -599,6 +623,8 @@ def render_crack(
         max_darken=params["max_darken"],
         max_color_shift=params["max_color_shift"],
         edge_fade=params["edge_fade"],
+        # Params recorded before bright cracks existed are dark ones.
+        bright=bool(params.get("bright", False)),
     )
     return cracked, mask
 

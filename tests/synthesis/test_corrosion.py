@@ -247,3 +247,17 @@ def test_any_seed_on_random_blobs_gives_a_valid_local_anomaly(seed, blob_seed, s
     np.testing.assert_array_equal(result.image[far], image[far])
     again = render_corrosion(image, foreground, result.params)
     assert again[0].tobytes() == result.image.tobytes() and again[1].tobytes() == result.mask.tobytes()
+
+
+def test_every_colour_family_is_drawn_and_white_rust_lightens_a_dark_part(foreground):
+    families = [name for name, *_ in CorrosionConfig().colour_families]
+    drawn = {sample_corrosion_params(np.random.default_rng(seed), foreground)["colour_family"]
+             for seed in range(200)}
+    assert drawn == set(families)
+    dark = np.full((SIZE, SIZE, 3), 50, dtype=np.uint8)
+    seed = next(seed for seed in range(200)
+                if sample_corrosion_params(np.random.default_rng([seed, 0]), foreground)["colour_family"]
+                == "white_rust")
+    sample = synthesize("corrosion", dark, foreground, seed)
+    assert sample.params["colour_family"] == "white_rust"
+    assert sample.image[sample.mask].mean() > 50 + 40  # pale oxide on a dark part, not another shadow

@@ -233,6 +233,47 @@ def test_apply_crack_clips_to_uint8_range():
     assert out[mask].tolist() == [[255, 0, 250]] * 16
 
 
+def test_bright_crack_lightens_mask_pixels_only():
+    image = np.full((32, 32, 3), 40, dtype=np.uint8)
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[10:14, 5:25] = True
+    out = apply_crack(image, mask, base_alpha=0.8, max_darken=0.5,
+                      max_color_shift=[0.0, 0.0, 0.0], edge_fade=2.0, bright=True)
+    assert np.array_equal(out[~mask], image[~mask])
+    # 0.2 * 40 + 0.8 * (40 + (255 - 40) * 0.5): the mirror image of darkening.
+    assert np.abs(out[mask].astype(int) - math.floor(0.2 * 40 + 0.8 * (40 + 215 * 0.5))).max() <= 1
+    dark = apply_crack(image, mask, base_alpha=0.8, max_darken=0.5,
+                       max_color_shift=[0.0, 0.0, 0.0], edge_fade=2.0)
+    assert dark[mask].max() < 40 < out[mask].min()
+
+
+def test_bright_share_follows_config_and_leaves_dark_cracks_unchanged():
+    foreground = np.ones((96, 96), dtype=bool)
+    default = [sample_crack_params(np.random.default_rng(seed), foreground) for seed in range(200)]
+    share = np.mean([params["bright"] for params in default])
+    assert abs(share - CrackConfig().bright_prob) < 0.1
+    dark_only = [sample_crack_params(np.random.default_rng(seed), foreground, CrackConfig(bright_prob=0.0))
+                 for seed in range(200)]
+    assert not any(params["bright"] for params in dark_only)
+    # The flag is drawn last: every other parameter is the same with or without it.
+    for with_flag, without in zip(default, dark_only):
+        assert {k: v for k, v in with_flag.items() if k != "bright"} == \
+            {k: v for k, v in without.items() if k != "bright"}
+
+
+def test_params_recorded_before_bright_cracks_render_dark():
+    params = dict(sample_crack_params(np.random.default_rng(5), FOREGROUND), bright=False)
+    dark_image, dark_mask = render_crack(IMAGE, FOREGROUND, params)
+    legacy = {k: v for k, v in params.items() if k != "bright"}
+    image, mask = render_crack(IMAGE, FOREGROUND, legacy)
+    assert np.array_equal(image, dark_image) and np.array_equal(mask, dark_mask)
+    bright_image, bright_mask = render_crack(IMAGE, FOREGROUND, dict(params, bright=True))
+    assert np.array_equal(bright_mask, dark_mask)
+    luma = np.array([0.299, 0.587, 0.114])
+    assert (bright_image[dark_mask] @ luma).mean() > (IMAGE[dark_mask] @ luma).mean() > \
+        (dark_image[dark_mask] @ luma).mean()
+
+
 def test_apply_crack_rejects_bad_input():
     image = np.zeros((16, 16, 3), dtype=np.uint8)
     mask = np.zeros((16, 16), dtype=bool)
