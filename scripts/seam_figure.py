@@ -3,8 +3,9 @@
 
 Recipe (every step is the package's own CLI, run in-process; reruns resume):
 
-1. ``maphc2f build --source demo --size S --count 1 --categories C --serial --out W/raw``
+1. ``maphc2f build --source demo --size S --count N --categories C --serial --out W/raw``
 2. ``maphc2f train npcf --data W/raw --out W/npcf.safetensors --model M --epochs E --batch-size 8 --size S --lr LR``
+   (``--paper-loss-too``: also ``--lambda-seam 0 --out W/npcf-eq21.safetensors``, refined into ``W/npcf-eq21``)
 3. ``maphc2f train npcfpp --data W/raw --npcf W/npcf.safetensors --out W/npcfpp.safetensors --model M++ ...``
 4. ``maphc2f refine --data W/raw --npcf W/npcf.safetensors --out W/npcf`` and, with ``--npcfpp``, ``--out W/npcfpp``
 
@@ -83,29 +84,62 @@ def measure(work: Path, stages, band_px: int):
     return {name: (s["lap"] / max(s["lap_normal"], 1e-9), s["diff"] / max(s["mask_px"], 1)) for name, s in sums.items()}
 
 
+def crop_sheet(work: Path, stages, out: Path, count: int = 4, crop: int = 48, zoom: int = 4) -> None:
+    """Zoomed crops around the first ``count`` sizeable masks, one column per stage (to look at the seams)."""
+    tables = {name: _rows(work / name) for name in stages}
+    rows = []
+    for sample_id, (image, mask, _, _) in sorted(tables["raw"].items()):
+        if mask.sum() < 3 * crop:
+            continue
+        ys, xs = np.nonzero(mask)
+        y0 = int(np.clip(ys.mean() - crop // 2, 0, image.shape[0] - crop))
+        x0 = int(np.clip(xs.mean() - crop // 2, 0, image.shape[1] - crop))
+        rows.append(np.hstack([cv2.resize(tables[name][sample_id][0][y0:y0 + crop, x0:x0 + crop],
+                                          (crop * zoom,) * 2, interpolation=cv2.INTER_NEAREST) for name in stages]))
+        if len(rows) == count:
+            break
+    if rows:
+        cv2.imwrite(str(out), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", required=True, help="working folder (builds, checkpoints); reruns resume")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--categories", default="nut,capsule,bottle_cap,pcb")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=1, help="samples per source image and type in the raw build")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--model", choices=("tiny", "default"), default="tiny")
     parser.add_argument("--band", type=int, default=2, help="half-width of the border band in px")
+    parser.add_argument("--lambda-seam", type=float, default=0.3, help="seam term weight of both losses (0: the paper's losses)")
+    parser.add_argument("--paper-loss-too", action="store_true",
+                        help="also train npcF on eq. 21 alone (--lambda-seam 0) and add it as a row")
     args = parser.parse_args(argv)
     work = Path(args.work).expanduser().resolve()
     suffix = "-tiny" if args.model == "tiny" else ""
-    _run("build", "--source", "demo", "--size", str(args.size), "--count", "1", "--categories", args.categories,
+    _run("build", "--source", "demo", "--size", str(args.size), "--count", str(args.count), "--categories", args.categories,
          "--serial", "--no-progress", "--out", str(work / "raw"))
     common = ["--data", str(work / "raw"), "--epochs", str(args.epochs), "--batch-size", "8", "--size", str(args.size),
               "--lr", str(args.lr), "--no-progress"]
     npcf, npcfpp = work / "npcf.safetensors", work / "npcfpp.safetensors"
-    _run("train", "npcf", *common, "--out", str(npcf), "--model", f"npcf{suffix}")
-    _run("train", "npcfpp", *common, "--npcf", str(npcf), "--out", str(npcfpp), "--model", f"npcfpp{suffix}")
+    _run("train", "npcf", *common, "--out", str(npcf), "--model", f"npcf{suffix}", "--lambda-seam", str(args.lambda_seam))
+    stages = ["raw"]
+    if args.paper_loss_too:
+        paper = work / "npcf-eq21.safetensors"
+        _run("train", "npcf", *common, "--out", str(paper), "--model", f"npcf{suffix}", "--lambda-seam", "0")
+        _run("refine", "--data", str(work / "raw"), "--npcf", str(paper), "--out", str(work / "npcf-eq21"),
+             "--no-progress")
+        stages.append("npcf-eq21")
+    stages += ["npcf", "npcfpp"]
+    _run("train", "npcfpp", *common, "--npcf", str(npcf), "--out", str(npcfpp), "--model", f"npcfpp{suffix}",
+         "--lambda-seam", str(args.lambda_seam))
     _run("refine", "--data", str(work / "raw"), "--npcf", str(npcf), "--out", str(work / "npcf"), "--no-progress")
     _run("refine", "--data", str(work / "raw"), "--npcf", str(npcf), "--npcfpp", str(npcfpp),
          "--out", str(work / "npcfpp"), "--no-progress")
-    results = measure(work, ("raw", "npcf", "npcfpp"), args.band)
+    results = measure(work, stages, args.band)
+    crop_sheet(work, stages, work / "seam_crops.png")
+    print(f"crops (columns: {', '.join(stages)}): {work / 'seam_crops.png'}")
     print(f"\n| stage | seam |Laplacian| vs normal (band {args.band} px) | in-mask mean |diff| to normal (0-255) |")
     print("|---|---|---|")
     for name, (ratio, diff) in results.items():

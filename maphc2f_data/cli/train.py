@@ -58,6 +58,9 @@ def _refiner_arguments(parser: argparse.ArgumentParser, recipe: str) -> None:
         parser.add_argument("--perceptual-weights", default=None, metavar="PATH",
                             help="torchvision VGG16 weights file for the perceptual loss (paper eq. 20); "
                                  "None: the bundled ImageNet EfficientNet-Lite0")
+    parser.add_argument("--lambda-seam", type=float, default=0.3,
+                        help="weight of the boundary-band seam term (ours, not the paper's: its loss alone is "
+                             "optimal at the raw paste); 0 trains the paper's loss")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
@@ -71,6 +74,7 @@ def _run_refiner(recipe: str) -> Callable[[argparse.Namespace], int]:
             lr=args.lr, weight_decay=args.weight_decay, device=args.device, amp=args.amp,
             categories=tuple(args.categories) if args.categories else None, seed=args.seed, model=args.model,
             perceptual_weights=getattr(args, "perceptual_weights", None), npcf=getattr(args, "npcf", None),
+            lambda_seam=args.lambda_seam,
             num_workers=args.num_workers,
         )
         result = train_refiner(recipe, train_args, progress=not args.no_progress)

@@ -61,6 +61,9 @@ class RefineTrainArgs:
     perceptual_weights : npcF only: a torchvision VGG16 weights file for the
         perceptual loss (paper eq. 20); default the offline EfficientNet-Lite0.
     npcf : npcF++ only: the frozen npcF checkpoint giving ``b1``.
+    lambda_seam : weight of the boundary-band seam term (ours, not the
+        paper's; 0 trains eq. 21 / eqs. 11-12 alone), see
+        :class:`~maphc2f_data.models.npcf.loss.NpcfLossConfig`.
     num_workers : DataLoader worker processes.
     """
 
@@ -78,6 +81,7 @@ class RefineTrainArgs:
     model: str = "npcf"
     perceptual_weights: Optional[str] = None
     npcf: Optional[str] = None
+    lambda_seam: float = 0.3
     num_workers: int = 0
 
     def record(self) -> Dict[str, Any]:
@@ -208,6 +212,8 @@ def _check_args(recipe: str, args: RefineTrainArgs) -> None:
         raise UserError("npcF++ training needs --npcf (the frozen npcF checkpoint that gives b1)")
     if args.perceptual_weights and recipe != "npcf":
         raise UserError("--perceptual-weights applies to npcF training only")
+    if args.lambda_seam < 0:
+        raise UserError(f"--lambda-seam must be >= 0, got {args.lambda_seam}")
 
 
 def _resume(out: Path, recipe: str, args: RefineTrainArgs, device: torch.device, log
@@ -245,13 +251,13 @@ def _loss(recipe: str, args: RefineTrainArgs, device: torch.device) -> nn.Module
             from maphc2f_data.models.backbones import vgg16_features
 
             backbone = vgg16_features(Path(args.perceptual_weights).expanduser())
-        loss = NpcfLoss(NpcfLossConfig(), backbone=backbone)
+        loss = NpcfLoss(NpcfLossConfig(lambda_seam=args.lambda_seam), backbone=backbone)
         if loss.backbone is not None:
             loss.backbone.to(device)
         return loss
-    from maphc2f_data.models.npcfpp.loss import NpcfppLoss
+    from maphc2f_data.models.npcfpp.loss import NpcfppLoss, NpcfppLossConfig
 
-    return NpcfppLoss()
+    return NpcfppLoss(NpcfppLossConfig(lambda_seam=args.lambda_seam))
 
 
 def _progress(total: Optional[int], desc: str, enabled: bool):

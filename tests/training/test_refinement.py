@@ -24,6 +24,7 @@ def test_checkpoints_record_config_args_and_epoch(checkpoints, raw_build):
         assert training["recipe"] == recipe and training["epoch"] == 1 and training["epochs"] == 1
         assert training["args"]["data"] == str(raw_build) and training["args"]["batch_size"] == 8
         assert training["args"]["seed"] == 0 and set(training["losses"]) >= {"total"}
+        assert training["args"]["lambda_seam"] == 0.3
         with safe_open(str(state_path(path)), framework="pt") as handle:
             assert handle.metadata()["epoch"] == "1" and any(k.endswith("exp_avg") for k in handle.keys())
     assert read_checkpoint_info(npcfpp).metadata["training"]["npcf_sha256"]
@@ -56,6 +57,11 @@ def test_bad_inputs_exit_2_with_one_line(raw_build, checkpoints, tmp_path, capsy
     assert train("npcf", "--data", str(raw_build), "--out", str(tmp_path / "taken.safetensors"),
                  "--model", "npcf-tiny", *TRAIN) == 2
     assert "not a resumable training run" in capsys.readouterr().err
+    assert train("npcf", "--data", str(raw_build), "--out", str(tmp_path / "n.safetensors"),
+                 "--model", "npcf-tiny", "--lambda-seam", "-1", *TRAIN) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--lambda-seam must be >= 0" in err and "\n" not in err
+    assert not (tmp_path / "n.safetensors").exists()
 
 
 def test_help_shows_the_paper_defaults(capsys):

@@ -1,4 +1,5 @@
-"""npcF++ training loss: region loss (eq. 11) plus the high-frequency penalty (eq. 12), Algorithm 7.
+"""npcF++ training loss: region loss (eq. 11) plus the high-frequency penalty (eq. 12), Algorithm 7,
+plus npcF's boundary-band seam term (ours, ``lambda_seam``).
 
 Every term is a mean over the whole batch tensor (L1 or squared error), so
 the mask-restricted terms share one normalisation.
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from maphc2f_data.models.components.pde import laplacian
+from maphc2f_data.models.npcf.loss import boundary_band, seam_excess
 
 __all__ = ["NpcfppLoss", "NpcfppLossConfig"]
 
@@ -32,11 +34,18 @@ class NpcfppLossConfig:
         the mask; its per-pixel gradient is at most ``8 alpha_wave = 0.8 < beta``,
         so it removes isolated high-frequency artefacts without flattening a
         crack. The paper's total ``region + waveHF`` is ``alpha_wave = 1``.
+    lambda_seam = 0.3, seam_band = 2: not in the paper; the boundary-band
+        term of npcF (:func:`~maphc2f_data.models.npcf.loss.seam_excess`).
+        Eq. 11's L1 pull toward the original on the outer half of the band
+        restores the hard paste edge npcF softened; this term keeps it soft.
+        0 gives the paper's loss.
     """
 
     beta: float = 1.0
     delta: float = 0.1
     alpha_wave: float = 0.1
+    lambda_seam: float = 0.3
+    seam_band: int = 2
 
 
 class NpcfppLoss(nn.Module):
@@ -57,5 +66,9 @@ class NpcfppLoss(nn.Module):
         terms["region_l2"] = (u - x).pow(2).mean()
         terms["region"] = terms["region_normal"] + c.beta * (terms["region_anom"] + c.delta * terms["region_l2"])
         terms["wave_hf"] = (laplacian(u) * m).abs().mean()  # eq. 12, convHF = 3x3 Laplacian
-        terms["total"] = terms["region"] + c.alpha_wave * terms["wave_hf"]
+        if c.lambda_seam > 0:
+            terms["seam"] = seam_excess(u, x, boundary_band(m, c.seam_band))
+        else:
+            terms["seam"] = u.new_zeros(())
+        terms["total"] = terms["region"] + c.alpha_wave * terms["wave_hf"] + c.lambda_seam * terms["seam"]
         return terms

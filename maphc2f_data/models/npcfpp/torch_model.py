@@ -44,9 +44,11 @@ class NpcfppConfig:
     mask_channel: append the mask to both encoders' inputs (not in Algorithm 8,
         which only shows the mask reaching the synergy blocks; without it the
         decoder cannot tell the mask interior from the normal region).
-    residual: ``u = sigmoid(final + logit(x (1-M) + b1 M))`` with the final
-        convolution zero-initialised, so an untrained model returns the coarse
-        composite and training learns the fine correction. ``False`` gives the
+    residual: ``u = sigmoid(final + logit(b1))`` with the final convolution
+        zero-initialised, so an untrained model returns npcF's output and
+        training learns the fine correction. (Not ``x (1-M) + b1 M``: npcF
+        softens the border on *both* sides of the mask edge, and re-pasting
+        the original outside the mask would restore the hard seam.) ``False`` gives the
         paper's plain ``sigmoid(final)``.
     pde_eps: initial value of the learnable ``eps_p`` of eq. 22.
     """
@@ -124,7 +126,7 @@ class SynergyRefineNet(nn.Module):
 
         out = crop_to(self.final(s2), size)
         if self.config.residual:
-            out = out + _logit(x * (1.0 - mask) + b1 * mask)
+            out = out + _logit(b1)
         return torch.sigmoid(out)
 
 

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from maphc2f_data.models.npcf.loss import NpcfLoss, NpcfLossConfig, total_variation
+import torch.nn.functional as F
+
+from maphc2f_data.models.npcf.loss import NpcfLoss, NpcfLossConfig, boundary_band, seam_excess, total_variation
 from maphc2f_data.models.npcf.torch_model import NPCF_TRAINING, NpcfConfig, NpcfNet
 from maphc2f_data.models.factory import create_model
 
@@ -81,3 +83,33 @@ def test_default_weights_prefer_keeping_the_anomaly(effnet, make_batch):
     kept = loss_fn(a, x, a, m)["total"]  # u = stage A: the anomaly survives
     erased = loss_fn(x, x, a, m)["total"]  # u = x: the anomaly is painted over
     assert kept < erased
+
+
+def test_boundary_band_is_the_ring_around_the_mask_border():
+    m = torch.zeros(1, 1, 16, 16)
+    m[..., 5:11, 5:11] = 1
+    band = boundary_band(m, 1)
+    # A 6x6 square: the 8x8 dilation minus the 4x4 erosion.
+    assert band.sum().item() == 64 - 16
+    assert band[0, 0, 4, 4] == 1 and band[0, 0, 7, 7] == 0 and band[0, 0, 2, 2] == 0
+
+
+def test_seam_term_measures_a_sharp_paste_and_not_the_normal_texture():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32) * 0.2 + 0.4
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 10:22, 10:22] = 1
+    sharp = x * (1 - m) + 0.05 * m  # a dark patch pasted with a hard edge
+    soft_mask = F.avg_pool2d(F.pad(m, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+    soft = x * (1 - soft_mask) + 0.05 * soft_mask
+    band = boundary_band(m, 2)
+    assert seam_excess(x, x, band).item() == 0.0
+    assert seam_excess(sharp, x, band).item() > seam_excess(soft, x, band).item() > 0
+    terms = NpcfLoss(NpcfLossConfig(), backbone=None)(sharp, x, sharp, m)
+    assert terms["total"].item() == pytest.approx(
+        terms["rec_normal"].item() + 0.05 * terms["rec_anom"].item() + 0.1 * terms["pde"].item()
+        + 0.005 * terms["tv"].item() + terms["color"].item() + 0.3 * terms["seam"].item(), rel=1e-5)
+    off = NpcfLoss(NpcfLossConfig(lambda_seam=0.0), backbone=None)(sharp, x, sharp, m)
+    assert off["seam"].item() == 0.0
+    with pytest.raises(ValueError, match="seam_band"):
+        NpcfLossConfig(seam_band=0)

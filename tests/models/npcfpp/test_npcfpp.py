@@ -59,15 +59,33 @@ def test_loss_terms_by_hand():
     assert terms["region_l2"].item() == pytest.approx(0.25)
     assert terms["region"].item() == pytest.approx(0.25 + 2.0 * (0.25 + 0.5 * 0.25))
     assert terms["wave_hf"].item() == 0.0
+    assert terms["seam"].item() == 0.0  # constant u and x: no high frequencies anywhere
     assert terms["total"].item() == pytest.approx(terms["region"].item())
 
 
-def test_untrained_residual_model_starts_at_the_coarse_composite(make_batch):
+def test_seam_term_weighs_a_hard_border_and_can_be_switched_off():
+    x = torch.full((1, 3, 16, 16), 0.5)
+    m = torch.zeros(1, 1, 16, 16)
+    m[..., 4:12, 4:12] = 1
+    hard = x * (1 - m) + 0.1 * m
+    terms = NpcfppLoss()(hard, x, hard, m)
+    assert terms["seam"].item() > 0
+    assert terms["total"].item() == pytest.approx(
+        terms["region"].item() + 0.1 * terms["wave_hf"].item() + 0.3 * terms["seam"].item(), rel=1e-5)
+    assert NpcfppLoss(NpcfppLossConfig(lambda_seam=0.0))(hard, x, hard, m)["seam"].item() == 0.0
+
+
+def test_untrained_residual_model_starts_at_npcf_output(make_batch):
     # With the default weights u = b1 is the optimum inside the mask (see
     # NpcfppLossConfig), so the residual model starts near the loss minimum.
     x, b1, m = make_batch(2, 64, 64)
     u = create_model("npcfpp-tiny", seed=0)(x, b1, m)
     assert torch.allclose(u, b1.clamp(1e-3, 1 - 1e-3), atol=1e-5)
+    # Outside the mask too: npcF's softened border is kept, not the original re-pasted.
+    softened = b1 * 0.9 + 0.05  # differs from x outside the mask as well
+    u = create_model("npcfpp-tiny", seed=0)(x, softened, m)
+    assert torch.allclose(u, softened.clamp(1e-3, 1 - 1e-3), atol=1e-5)
+    assert not torch.allclose(u * (1 - m), x * (1 - m), atol=1e-3)
     plain = create_model("npcfpp-tiny", seed=0, residual=False)(x, b1, m)
     assert NpcfppLoss()(u, x, b1, m)["total"] < NpcfppLoss()(plain, x, b1, m)["total"]
 
