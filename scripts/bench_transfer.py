@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from maphc2f_data.evaluation import evaluate
 from maphc2f_data.models.draem.loss import focal_loss_per_sample
 from maphc2f_data.models.draem.torch_model import DiscriminativeSubNetwork, image_score
-from maphc2f_data.sampling import load_square
+from maphc2f_data.sampling import load_square, resize_square
 from maphc2f_data.sources import get_source
 from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, PhysicsAnomalies
 from maphc2f_data.training.data import ShardRows, to_tensor
@@ -160,10 +160,20 @@ def train(variant, pool, shards, textures, args, seed, device):
     return net.eval()
 
 
-def test_set(source, categories, size):
+def test_set(source, categories, size, extra_normals=0):
+    """Per category: (images, masks, labels, kinds) of the real test split, plus ``extra_normals``
+    held-out normal renders (demo only; its split has 2 normals per category)."""
     sets = {}
     for category in categories:
         images, masks, labels, kinds = [], [], [], []
+        if extra_normals:
+            from maphc2f_data.sources.demo import held_out_normals
+
+            for image in held_out_normals(category, extra_normals):
+                images.append(resize_square(image, size))  # the one resize rule of the test images too
+                masks.append(np.zeros((size, size), bool))
+                labels.append(0)
+                kinds.append("good")
         for item in source.test_images(category):
             image = load_square(source, item, size)
             mask = source.load_mask(item)
@@ -234,6 +244,9 @@ def main(argv=None) -> int:
     parser.add_argument("--synthesis-config", default="{}",
                         help='JSON: anomaly type -> config fields for every MaPhC2F variant (shards built here '
                              'included), e.g. \'{"crack": {"bright_prob": 0.0}}\' for the paper\'s dark-only cracks')
+    parser.add_argument("--extra-normals", type=int, default=None,
+                        help="demo only: held-out normal renders added per category to the test split "
+                             "(default 10 for the demo, whose split has 2; 0 for the split alone)")
     parser.add_argument("--texture-dir", default=None, help="DTD-like texture folder (default: skimage stand-ins)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -250,7 +263,11 @@ def main(argv=None) -> int:
     textures = load_textures(args.texture_dir, args.size)
     shards = shard_pool(args.source, args.root, categories, args.size, args.dataset, 0, args.shard_count) \
         if "shards" in variants else []
-    tests = test_set(source, categories, args.size)
+    if args.extra_normals is None:
+        args.extra_normals = 10 if args.source == "demo" else 0
+    if args.extra_normals and args.source != "demo":
+        raise SystemExit(f"bench_transfer.py: --extra-normals is for the demo source only (got --source {args.source})")
+    tests = test_set(source, categories, args.size, args.extra_normals)
     kernel = max(3, args.size // 12) | 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

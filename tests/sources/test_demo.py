@@ -173,8 +173,20 @@ def test_package_reexports_the_public_api():
     expected = {
         "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
         "TEST_GOOD_PER_CATEGORY", "TEST_PER_DEFECT", "TEXTURE_CATEGORIES", "TRAIN_PER_CATEGORY",
-        "DemoImage", "DemoSource", "image_path", "mask_path", "parse_image_path", "parse_mask_path",
-        "render_demo_image",
+        "DemoImage", "DemoSource", "held_out_normals", "image_path", "mask_path", "parse_image_path",
+        "parse_mask_path", "render_demo_image",
     }
     assert set(demo.__all__) == expected
     assert all(getattr(demo, name) is getattr(source_module, name) for name in expected)
+
+
+def test_held_out_normals_are_new_deterministic_defect_free_renders():
+    extra = demo.held_out_normals("nut", 3)
+    assert len(extra) == 3 and all(image.shape == (512, 512, 3) and image.dtype == np.uint8 for image in extra)
+    assert all(np.array_equal(a, b) for a, b in zip(extra, demo.held_out_normals("nut", 3)))
+    source = demo.DemoSource()
+    seen = [source.load_image(item) for item in source.train_images("nut") + source.test_images("nut")]
+    assert not any(np.array_equal(image, other) for image in extra for other in seen)
+    assert not np.array_equal(extra[0], extra[1])
+    with pytest.raises(UserError):
+        demo.held_out_normals("screw", 1)

@@ -46,6 +46,7 @@ from maphc2f_data.sources.demo.scenes import _category_index, _render_normal
 # Variant numbers (second seed word) of test images, far from the train ones.
 _TEST_GOOD_VARIANT = 100
 _TEST_DEFECT_VARIANT = 200
+_EXTRA_NORMAL_VARIANT = 1000
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,24 @@ def render_demo_image(category: str, split: str, defect: str, index: int) -> Dem
         if array is not None:
             array.setflags(write=False)
     return DemoImage(image=image, clean=clean, foreground=defect_foreground, defect_mask=mask)
+
+
+def held_out_normals(category: str, count: int) -> List[np.ndarray]:
+    """``count`` extra defect-free renders of ``category``, in neither split (for image-level metrics).
+
+    The test split holds :data:`TEST_GOOD_PER_CATEGORY` normals per category,
+    too few for an image AUROC that separates detectors (2 normals against 10
+    defects is 20 pairs); benchmarks add these. Their seeds (variant 1000 +
+    ``index``) are disjoint from every train and test image's.
+
+    Returns
+    -------
+    list of ndarray of uint8, shape (512, 512, 3)
+    """
+    _check_category(category)
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    return [_render_normal(category, _EXTRA_NORMAL_VARIANT + index)[0].copy() for index in range(count)]
 
 
 def _copy(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -215,6 +234,7 @@ __all__ = [
     "TRAIN_PER_CATEGORY",
     "DemoImage",
     "DemoSource",
+    "held_out_normals",
     "image_path",
     "mask_path",
     "parse_image_path",
