@@ -294,8 +294,10 @@ def main(argv=None) -> int:
                 maps, scores = predict(net, images, args.device, kernel)
                 per_category[category] = metrics(maps, scores, masks, labels, kinds)
                 if seed == 0 and category == categories[0]:
-                    shown = [i for i, label in enumerate(labels) if label][:5]
-                    sheet_rows.append((variant, images[shown[0]], [
+                    # One normal first (false positives show there), then five defects.
+                    defective = [i for i, label in enumerate(labels) if label][:5]
+                    shown = [i for i, label in enumerate(labels) if not label][:1] + defective
+                    sheet_rows.append((variant, images[defective[0]], [
                         (kinds[i], heat_overlay(images[i], maps[i]), masks[i]) for i in shown]))
             results["runs"][variant].append(per_category)
             print(f"{variant} seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
