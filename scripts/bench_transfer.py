@@ -112,11 +112,12 @@ class Batches:
     """Training batches of one variant: half normals, half anomalies."""
 
     def __init__(self, variant: str, pool: NormalPool, shards, textures, seed: int, batch: int,
-                 overrides=None):
+                 overrides=None, kinds=None):
         self.variant, self.pool, self.shards, self.batch = variant, pool, shards, batch
         self.rng = np.random.default_rng([seed, 7])
         length = 10**9
-        self.physics = PhysicsAnomalies(pool, seed=seed, normal_ratio=0.0, length=length, overrides=overrides)
+        self.physics = PhysicsAnomalies(pool, seed=seed, normal_ratio=0.0, length=length, overrides=overrides,
+                                        kinds=kinds)
         self.draem = DraemStyleAnomalies(pool, textures, seed=seed, normal_ratio=0.0, length=length)
 
     def _anomaly(self, step: int, slot: int) -> Dict[str, torch.Tensor]:
@@ -147,7 +148,8 @@ def train(variant, pool, shards, textures, args, seed, device):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
     net = make_net(args.width, args.size).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
-    batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides))
+    batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
+                      args.online_kinds.split(",") if args.online_kinds else None)
     net.train()
     for step in range(args.steps):
         images, masks = batches(step)
@@ -241,6 +243,9 @@ def main(argv=None) -> int:
     parser.add_argument("--physics-overrides", default="{}",
                         help='JSON: anomaly type -> fixed synthesis parameters of the online MaPhC2F variants, '
                              'e.g. \'{"deformation": {"shading": 0.05}}\'')
+    parser.add_argument("--online-kinds", default="",
+                        help="comma-separated anomaly types the online variants draw from, uniformly; repeat a "
+                             "type to weight it (default: every type once)")
     parser.add_argument("--synthesis-config", default="{}",
                         help='JSON: anomaly type -> config fields for every MaPhC2F variant (shards built here '
                              'included), e.g. \'{"crack": {"bright_prob": 0.0}}\' for the paper\'s dark-only cracks')
