@@ -68,7 +68,7 @@ def use_synthesis_config(changes: Dict[str, Dict]) -> None:
     from maphc2f_data.synthesis import ANOMALY_TYPES, AnomalyType, corrosion, crack, deformation
 
     modules = {
-        "crack": (crack.CrackConfig, crack.sample_crack_params, functools.partial(crack.render_crack)),
+        "crack": (crack.CrackConfig, crack.sample_crack_params, crack.render_crack),
         "corrosion": (corrosion.CorrosionConfig, corrosion.sample_corrosion_params, None),
         "deformation": (deformation.DeformationConfig, deformation.sample_deformation_params, None),
     }

@@ -62,10 +62,10 @@ class NpcfLossConfig:
         alone leaves the seam energy where it was). This term is the mean of
         ``max(|Lap u| - |Lap x|, 0)`` over the band of pixels within
         ``seam_band`` px of the mask border: high frequencies beyond the
-        normal image's own, i.e. the paste edge. Measured on 16 rows of the
-        seam-figure build, 100 AdamW steps of ``npcf-tiny`` at lr 3e-3:
-        0.05 lowers the term by 2 %, 0.3 by 51 % while the in-mask change
-        drops 9 %, 1.0 by 62 % at -15 %; 0.3 blends the border and keeps
+        normal image's own, i.e. the paste edge. ``scripts/seam_weight.py``
+        (16 rows of the seam-figure build, 100 AdamW steps of ``npcf-tiny``
+        at lr 3e-3): 0.05 lowers the term by 1 %, 0.3 by 29 % while the
+        in-mask change drops 6 %, 1.0 by 60 % at -10 %; 0.3 blends the border and keeps
         the anomaly. 0 gives the paper's loss.
     """
 
