@@ -14,6 +14,7 @@
 Usage::
 
     .venv/bin/python scripts/bench_refine.py [--device cpu|cuda] [--size 512] [--images 4] [--batch 2]
+        [--compile] [--profile]
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def bench_inference(folder: Path, args) -> list:
     normals, raws, masks = _images(args.images, args.size)
     rows = []
     for label, paths in (("npcf", (npcf, None)), ("npcf++", (npcf, npcfpp))):
-        refiner = CheckpointRefiner(*paths, device=args.device, batch_size=args.batch)
-        refiner.refine_batch(normals[:1], raws[:1], masks[:1])  # warm-up
+        refiner = CheckpointRefiner(*paths, device=args.device, batch_size=args.batch, compile=args.compile)
+        start = time.perf_counter()
+        refiner.refine_batch(normals[:args.batch], raws[:args.batch], masks[:args.batch])  # warm-up (compiles)
+        warmup = time.perf_counter() - start
         if refiner.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -60,8 +63,26 @@ def bench_inference(folder: Path, args) -> list:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         rows.append((f"inference {label} ({args.size} px, batch {args.batch}, {refiner.device.type}"
-                     f"{', bf16' if refiner.amp else ''})", f"{args.images / seconds:.2f} images/s"))
+                     f"{', bf16' if refiner.amp else ''}{', compiled' if refiner.compiled else ''})",
+                     f"{args.images / seconds:.2f} images/s (first batch {warmup:.1f} s)"))
+        if args.profile and label == "npcf++":
+            rows += profile_refiner(refiner, normals, raws, masks, args)
     return rows
+
+
+def profile_refiner(refiner, normals, raws, masks, args) -> list:
+    """The ten costliest operators of one refine_batch (torch.profiler, device time when on CUDA)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if refiner.device.type == "cuda" else [])
+    n = args.batch
+    with profile(activities=activities) as prof:
+        refiner.refine_batch(normals[:n], raws[:n], masks[:n])
+        if refiner.device.type == "cuda":
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if refiner.device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=12), file=sys.stderr)
+    return []
 
 
 def bench_training(args) -> list:
@@ -133,6 +154,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=2, help="inference and training batch")
     parser.add_argument("--train-steps", type=int, default=2)
     parser.add_argument("--build-size", type=int, default=128)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the networks (inference)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print torch.profiler's costliest operators of one npcF++ batch to stderr")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: inference,training,build")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))

@@ -88,6 +88,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
@@ -372,7 +373,13 @@ def refine_spec(cluster_resources: Mapping[str, float], *, actors: Optional[int]
     return PoolSpec(size=size, num_cpus=max(num_cpus, 0.0001), num_gpus=num_gpus)
 
 
-@ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES)
+#: Calls a refinement actor serves at once (threads): while one batch runs on the GPU, the next
+#: one's tensors are prepared and the last one's pasted back. Each call is still one forward pass
+#: over its own samples, so the output does not depend on how calls overlap.
+REFINE_ACTOR_CONCURRENCY = 4
+
+
+@ray.remote(max_restarts=-1, max_task_retries=MAX_SHARD_RETRIES, max_concurrency=REFINE_ACTOR_CONCURRENCY)
 class RefineActor:
     """A process that holds the npcF/npcF++ refiner and refines samples.
 
@@ -386,6 +393,7 @@ class RefineActor:
         self._refiner = None
         self._calls = 0
         self._samples = 0
+        self._count_lock = threading.Lock()  # calls run in REFINE_ACTOR_CONCURRENCY threads
         try:
             self._refiner = factory(context)
         except Exception as exc:  # raised again by describe/refine
@@ -409,8 +417,9 @@ class RefineActor:
         """The refiner's uint8 (N, H, W, 3) output for a batch (one forward pass per batch)."""
         if self._error is not None:
             raise self._error
-        self._calls += 1
-        self._samples += len(raws)
+        with self._count_lock:
+            self._calls += 1
+            self._samples += len(raws)
         return np.asarray(self._refiner.refine_batch(normals, raws, masks))
 
 

@@ -99,6 +99,10 @@ class CheckpointRefiner:
         Pixels around the mask the output may differ from the normal image.
     batch_size : int
         Samples per forward pass in :meth:`refine_batch`.
+    compile : bool
+        Run the networks through ``torch.compile`` (off by default: the first
+        batch of each new shape pays the compilation, and outputs may differ
+        from eager ones in the last bit).
 
     Raises
     ------
@@ -107,7 +111,8 @@ class CheckpointRefiner:
     """
 
     def __init__(self, npcf: PathLike, npcfpp: Optional[PathLike] = None, *, device: Optional[str] = None,
-                 amp: Optional[bool] = None, dilate_px: int = DEFAULT_DILATE_PX, batch_size: int = 8) -> None:
+                 amp: Optional[bool] = None, dilate_px: int = DEFAULT_DILATE_PX, batch_size: int = 8,
+                 compile: bool = False) -> None:
         import torch
 
         from maphc2f_data.models.checkpoint import load_checkpoint
@@ -134,6 +139,11 @@ class CheckpointRefiner:
                 if self.amp:
                     model.to(memory_format=torch.channels_last)
         self.stage: str = STAGES[2] if npcfpp else STAGES[1]
+        self.compiled = bool(compile)
+        self._run_npcf, self._run_npcfpp = self.npcf, self.npcfpp
+        if self.compiled:
+            self._run_npcf = torch.compile(self.npcf, dynamic=False)
+            self._run_npcfpp = torch.compile(self.npcfpp, dynamic=False) if self.npcfpp is not None else None
 
     def __repr__(self) -> str:
         return f"CheckpointRefiner(stage={self.stage!r}, device={str(self.device)!r}, npcf={self.paths['npcf']!r})"
@@ -150,9 +160,9 @@ class CheckpointRefiner:
         if self.amp:
             x, raw, mask = (t.contiguous(memory_format=torch.channels_last) for t in (x, raw, mask))
         with torch.inference_mode(), autocast:
-            out = self.npcf(x, raw, mask)
-            if self.npcfpp is not None:
-                out = self.npcfpp(x, out.to(x.dtype), mask)
+            out = self._run_npcf(x, raw, mask)
+            if self._run_npcfpp is not None:
+                out = self._run_npcfpp(x, out.to(x.dtype), mask)
         return out.float()
 
     def refine_batch(self, normals: Sequence[np.ndarray], raws: Sequence[np.ndarray],

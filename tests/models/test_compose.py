@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from maphc2f_data.models.compose import boundary_band, dilate_mask, paste_back
@@ -25,3 +26,15 @@ def test_boundary_band_straddles_the_border():
     assert band[0, 0, 6, 6] == 0  # deep inside
     assert band[0, 0, 3, 6] == 1 and band[0, 0, 2, 6] == 1  # either side of the edge
     assert band[0, 0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("radius", [1, 2, 8])
+def test_dilation_equals_the_square_max_filter(radius):
+    # The separable form must be the (2r+1)^2 square max, border pixels included.
+    import torch.nn.functional as F
+
+    from maphc2f_data.models.compose import dilate_mask
+
+    mask = (torch.rand(2, 1, 23, 19, generator=torch.Generator().manual_seed(radius)) > 0.93).float()
+    square = F.max_pool2d(mask, kernel_size=2 * radius + 1, stride=1, padding=radius)
+    assert torch.equal(dilate_mask(mask, radius), square)

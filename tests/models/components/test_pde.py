@@ -32,3 +32,17 @@ def test_laplacian_of_a_ramp_is_zero_inside():
 def test_laplacian_refuses_wrong_rank():
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         laplacian(torch.zeros(3, 4))
+
+
+def test_laplacian_equals_the_stencil_convolution_and_keeps_channels_last():
+    import torch.nn.functional as F
+
+    from maphc2f_data.models.components.pde import LAPLACIAN_KERNEL
+
+    x = torch.rand(2, 5, 9, 7, generator=torch.Generator().manual_seed(0)).contiguous(
+        memory_format=torch.channels_last)
+    weight = torch.tensor(LAPLACIAN_KERNEL).expand(5, 1, 3, 3)
+    reference = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), weight, groups=5)
+    out = laplacian(x)
+    assert torch.allclose(out, reference, atol=1e-6)
+    assert out.is_contiguous(memory_format=torch.channels_last)
