@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="samples per forward pass")
     parser.add_argument("--dilate-px", type=int, default=DEFAULT_DILATE_PX,
                         help="pixels around the mask the refined image may differ from the normal image")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the networks: about 2x faster on a GPU after a first batch that "
+                             "compiles (tens of seconds); recorded in the refiner fingerprint")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from maphc2f_data.refine.checkpoints import CheckpointRefiner
 
     refiner = CheckpointRefiner(args.npcf, args.npcfpp, device=args.device, amp=False if args.no_amp else None,
-                                dilate_px=args.dilate_px, batch_size=args.batch_size)
+                                dilate_px=args.dilate_px, batch_size=args.batch_size, compile=args.compile)
     manifest = refine_dataset(args.data, args.out, refiner, command=["maphc2f", "refine", *getattr(args, "_argv", ())],
                               progress=not args.no_progress)
     print(f"refined {manifest.get('total_rows', 0)} rows to stage {refiner.stage} into {args.out}")

@@ -68,3 +68,15 @@ def test_importing_the_refiner_module_loads_no_torch():
 
     code = "import sys, maphc2f_data.refine.checkpoints; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_compiled_refiner_matches_eager_and_is_fingerprinted(checkpoints):
+    eager = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2)
+    compiled = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2, compile=True)
+    assert compiled.fingerprint == {**eager.fingerprint, "compiled": True}
+    normal, raw, mask = _sample(32, seed=4)
+    a, b = eager.refine(normal, raw, mask), compiled.refine(normal, raw, mask)
+    # Fused kernels may round a few values to the neighbouring uint8; nothing more.
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert not np.array_equal(b, normal)
