@@ -83,7 +83,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -141,6 +141,10 @@ class DeformationConfig:
     shading_threshold : float
         Relative brightness changes of at least this count as changed for
         the label (2 % is at most 5 grey levels, below ``diff_threshold``).
+    light_from_image : bool
+        Light the dent from the direction the part itself is lit from (the
+        smoothed luminance gradient around the dent) instead of the random
+        ``light_angle``; off by default (tried on validation, see README).
     min_jacobian : float
         Smallest Jacobian determinant of the dent's backward map; a smaller
         one means the warp (nearly) folds the image, :class:`PlacementError`.
@@ -205,6 +209,7 @@ class DeformationConfig:
     dent_taper: float = 0.5
     dent_shading: Tuple[float, float] = (0.1, 0.25)
     shading_threshold: float = 0.02
+    light_from_image: bool = False
     min_jacobian: float = 0.2
     num_ctrl_points: Tuple[int, int] = (4, 10)
     max_offset: Tuple[float, float] = (10.0, 30.0)
@@ -728,6 +733,7 @@ def sample_deformation_params(
         "shading": shading,
         "light_angle": light_angle,
         "shading_threshold": float(config.shading_threshold),
+        **({"light_from_image": True} if config.light_from_image else {}),
         "whole_object_seed": int(rng.integers(2**31)),
         "num_ctrl_points": [int(v) for v in config.num_ctrl_points],
         "whole_max_offset": [float(v) * scale for v in config.max_offset],
@@ -819,8 +825,28 @@ def _min_jacobian(dy: np.ndarray, dx: np.ndarray) -> float:
     return float(((1.0 - dyy) * (1.0 - dxx) - dyx * dxy).min())
 
 
-def _dent_field(params: Dict[str, Any], shape: Tuple[int, int]):
-    """ROI and tapered TPS field of the dent in ``params``."""
+def image_light_angle(image: np.ndarray, centre: Tuple[int, int], radius: float, fallback: float) -> float:
+    """Direction (radians, image plane, ``(sin, cos) = (dy, dx)``) towards which the part
+    brightens around ``centre``: the luminance gradient smoothed over about the dent's size.
+
+    ``fallback`` where the surface is evenly lit (gradient under 0.05 grey levels per pixel).
+    """
+    height, width = image.shape[:2]
+    cy, cx = int(centre[0]), int(centre[1])
+    reach = int(math.ceil(2.0 * radius)) + 1
+    y0, y1, x0, x1 = max(cy - reach, 0), min(cy + reach + 1, height), max(cx - reach, 0), min(cx + reach + 1, width)
+    grey = image[y0:y1, x0:x1].astype(np.float32).mean(axis=2)
+    sigma = max(radius / 2.0, 1.0)
+    smooth = cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    grad_y, grad_x = np.gradient(smooth)
+    gy, gx = float(grad_y[cy - y0, cx - x0]), float(grad_x[cy - y0, cx - x0])
+    if math.hypot(gy, gx) < 0.05:
+        return float(fallback)
+    return math.atan2(gy, gx)
+
+
+def _dent_field(params: Dict[str, Any], shape: Tuple[int, int], light_angle: Optional[float] = None):
+    """ROI and tapered TPS field of the dent in ``params`` (lit from ``light_angle``, default the params')."""
     height, width = shape
     cy, cx = (int(v) for v in params["centre"])
     radius = float(params["radius"])
@@ -861,7 +887,8 @@ def _dent_field(params: Dict[str, Any], shape: Tuple[int, int]):
     # light_angle, brightens one flank and darkens the other (a dent on a
     # smooth, evenly shaded surface shows mostly through this).
     slope_y, slope_x = np.gradient(taper)
-    light = (math.sin(float(params["light_angle"])), math.cos(float(params["light_angle"])))
+    angle = float(params["light_angle"]) if light_angle is None else float(light_angle)
+    light = (math.sin(angle), math.cos(angle))
     steepest = 1.5 / (float(params["dent_taper"]) * radius)  # max slope of the smoothstep
     gain = 1.0 + float(params["shading"]) * (slope_y * light[0] + slope_x * light[1]) / steepest
     return roi, dy, dx, gain.astype(np.float32)
@@ -991,7 +1018,11 @@ def render_deformation(
     image, foreground = check_inputs(image, foreground)
     height, width = foreground.shape
     if params["partial"]:
-        roi, dy, dx, gain = _dent_field(params, (height, width))
+        light_angle = None
+        if params.get("light_from_image"):
+            light_angle = image_light_angle(image, params["centre"], float(params["radius"]),
+                                            float(params["light_angle"]))
+        roi, dy, dx, gain = _dent_field(params, (height, width), light_angle)
     else:
         roi, dy, dx, gain = _whole_object_field(params, foreground)
     y0, y1, x0, x1 = roi

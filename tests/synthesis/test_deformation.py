@@ -21,6 +21,7 @@ from maphc2f_data.synthesis.deformation import (
     border_taper,
     circle_anchors,
     deformation_label,
+    image_light_angle,
     inpaint_uncovered,
     radial_taper,
     render_deformation,
@@ -369,3 +370,35 @@ def test_any_seed_gives_a_valid_sample(seed, scene):
     assert_valid_sample(image, foreground, result)
     assert len(result.params["src_points"]) == len(result.params["offsets"]) >= 1
     assert all(np.hypot(*offset) <= 1.0 + 1e-9 for offset in result.params["offsets"])
+
+
+def test_image_light_angle_points_to_the_brighter_side_and_falls_back_on_flat_light():
+    ramp = np.tile(np.linspace(40, 220, 64, dtype=np.float32), (64, 1))
+    rightwards = np.repeat(ramp[..., None], 3, axis=2).astype(np.uint8)
+    assert image_light_angle(rightwards, (32, 32), 8.0, fallback=2.0) == pytest.approx(0.0, abs=1e-6)
+    downwards = np.ascontiguousarray(rightwards.transpose(1, 0, 2))
+    assert image_light_angle(downwards, (32, 32), 8.0, fallback=2.0) == pytest.approx(np.pi / 2, abs=1e-6)
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    assert image_light_angle(flat, (32, 32), 8.0, fallback=2.0) == 2.0
+
+
+def test_light_from_image_lights_the_dent_from_the_parts_own_light():
+    ramp = np.tile(np.linspace(60, 200, SIZE, dtype=np.float32), (SIZE, 1))
+    image = np.repeat(ramp[..., None], 3, axis=2).astype(np.uint8)
+    foreground = np.ones((SIZE, SIZE), bool)
+    config = DeformationConfig(light_from_image=True, dent_shading=(0.25, 0.25))
+    params = sample_deformation_params(np.random.default_rng(5), foreground, config)
+    assert params["light_from_image"] is True
+    assert "light_from_image" not in sample_deformation_params(np.random.default_rng(5), foreground)
+    lit, lit_mask = render_deformation(image, foreground, params)
+    # The same dent with the image's light direction (0: from the right) given as the angle.
+    fixed = {k: v for k, v in params.items() if k != "light_from_image"}
+    same, same_mask = render_deformation(image, foreground, {**fixed, "light_angle": 0.0})
+    assert np.array_equal(lit, same) and np.array_equal(lit_mask, same_mask)
+    # The dent's wall facing the light (its left flank, inward slope towards +x) brightens.
+    cy, cx = params["centre"]
+    r = int(params["radius"])
+    change = lit.astype(int).mean(axis=2) - image.astype(int).mean(axis=2)
+    left = change[cy - r // 3: cy + r // 3 + 1, max(cx - r, 0): cx - r // 3]
+    right = change[cy - r // 3: cy + r // 3 + 1, cx + r // 3 + 1: cx + r + 1]
+    assert left.mean() > right.mean()
