@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
               f"to {summary['dest']}")
     else:
         print(f"wrote {summary['images']} images with {args.format} labels to {summary['dest']}")
+    if summary.get("stale_removed"):
+        print(f"removed {summary['stale_removed']} files an earlier export left there")
     return 0
 
 

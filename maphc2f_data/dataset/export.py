@@ -130,6 +130,10 @@ class ExportSession:
         Whether :meth:`link_or_write` may link files instead of writing them.
     linked : Counter
         ``hardlink``/``symlink``/``written`` counts of :meth:`link_or_write`.
+    tops : list of str
+        The top-level folders this format writes (for :meth:`remove_stale`).
+    written : set of str
+        Paths (relative to ``dest``) written by this session.
     """
 
     root: Path
@@ -138,6 +142,8 @@ class ExportSession:
     categories: List[str]
     link: bool = False
     linked: Counter = field(default_factory=Counter)
+    tops: List[str] = field(default_factory=list)
+    written: set = field(default_factory=set)
 
     def _target(self, rel: str) -> Path:
         path = self.dest / rel
@@ -150,7 +156,36 @@ class ExportSession:
                 raise UserError(f"a folder is in the way of an export file: {path}")
             # Never write into an earlier export's link: unlink it, then write a new file.
             path.unlink()
+        self.written.add(path.relative_to(self.dest).as_posix())
         return path
+
+    def remove_stale(self) -> int:
+        """Delete what an earlier export into ``dest`` left in this format's top folders and this
+        session did not write (images of rows that are gone, a split that no longer exists),
+        so a re-export holds exactly this export. Returns the number of files removed.
+
+        Only plain files and file links are removed, never followed; a symlinked folder is left
+        alone (nothing is written through one, see :meth:`_target`); emptied folders go too.
+        """
+        removed = 0
+        for top in self.tops:
+            base = self.dest / top
+            if base.is_symlink() or not base.is_dir():
+                continue
+            for folder, dirnames, filenames in os.walk(base, topdown=False, followlinks=False):
+                here = Path(folder)
+                for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
+                    path = here / name
+                    if path.is_dir() and not path.is_symlink():
+                        continue
+                    if path.is_symlink() and path.resolve().is_dir():
+                        continue  # a symlinked folder: not ours to touch
+                    if path.relative_to(self.dest).as_posix() not in self.written:
+                        path.unlink()
+                        removed += 1
+                if here != base and not any(here.iterdir()):
+                    here.rmdir()
+        return removed
 
     def write(self, rel: str, data: bytes) -> None:
         """Write ``data`` to ``dest/rel`` (a new file; an earlier one is replaced, never written through)."""
@@ -222,9 +257,15 @@ class ExportSession:
                 "categories": self.categories, "link": self.link,
                 "package_version": __version__, **extra}
 
-    def write_marker(self, fmt: str, **extra: Any) -> None:
+    def write_marker(self, fmt: str, **extra: Any) -> int:
+        """Write the marker; the final one (``complete=True``) first removes stale files
+        (:meth:`remove_stale`) and records how many went (``stale_removed``, also returned)."""
+        removed = 0
+        if extra.get("complete"):
+            removed = extra["stale_removed"] = self.remove_stale()
         atomic_write_bytes(json.dumps(self.marker(fmt, **extra), indent=2).encode("utf-8") + b"\n",
                            self.dest / EXPORT_MARKER)
+        return removed
 
 
 def _select(root: Path, manifest: Dict[str, Any], wanted: Optional[Sequence[str]]) -> List[str]:
@@ -295,7 +336,8 @@ def export_session(out_dir: os.PathLike, dest: os.PathLike, fmt: str, *,
         chosen = _select(root, manifest, categories)
         _check_targets(root, dest, chosen, chosen if top_folders is None else top_folders)
         make_output_dir(dest)
-        session = ExportSession(root=root, dest=dest, manifest=manifest, categories=chosen, link=link)
+        session = ExportSession(root=root, dest=dest, manifest=manifest, categories=chosen, link=link,
+                                tops=list(chosen if top_folders is None else top_folders))
         # The marker goes first: an interrupted export is still recognised as one.
         session.write_marker(fmt, complete=False)
         yield session

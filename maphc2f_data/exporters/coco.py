@@ -125,5 +125,6 @@ def export_coco(out_dir: os.PathLike, dest: os.PathLike, *, categories: Optional
             annotations_per_split[split] = len(annotations)
         result = {"dest": str(session.dest), "format": FORMAT, "images": sum(images_per_split.values()),
                   "splits": images_per_split, "annotations": annotations_per_split}
-        session.write_marker(FORMAT, complete=True, written={k: v for k, v in result.items() if k != "dest"})
+        result["stale_removed"] = session.write_marker(FORMAT, complete=True,
+                                                       written={k: v for k, v in result.items() if k != "dest"})
     return result

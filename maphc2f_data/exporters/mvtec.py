@@ -84,7 +84,8 @@ def export_mvtec(out_dir: os.PathLike, dest: os.PathLike, *, categories: Optiona
             "categories": summary,
             "files": dict(sorted(session.linked.items())),
         }
-        session.write_marker(FORMAT, complete=True, written={k: v for k, v in result.items() if k != "dest"})
+        result["stale_removed"] = session.write_marker(FORMAT, complete=True,
+                                                       written={k: v for k, v in result.items() if k != "dest"})
     return result
 
 

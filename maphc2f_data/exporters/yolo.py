@@ -106,5 +106,6 @@ def export_yolo_seg(out_dir: os.PathLike, dest: os.PathLike, *, categories: Opti
         session.write("data.yaml", data_yaml.encode("utf-8"))
         result = {"dest": str(session.dest), "format": FORMAT, "images": sum(images_per_split.values()),
                   "splits": images_per_split, "polygons": polygons_per_split}
-        session.write_marker(FORMAT, complete=True, written={k: v for k, v in result.items() if k != "dest"})
+        result["stale_removed"] = session.write_marker(FORMAT, complete=True,
+                                                       written={k: v for k, v in result.items() if k != "dest"})
     return result

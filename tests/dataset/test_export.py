@@ -137,3 +137,34 @@ def test_file_stems_are_safe_and_distinct(a, b):
         assert stem and not stem.startswith(".") and all(c.isascii() and (c.isalnum() or c in "._-") for c in stem)
     if a != b:
         assert file_stem(a) != file_stem(b)
+
+
+def test_a_re_export_removes_what_the_earlier_export_left_and_keeps_the_rest(built_dataset, tmp_path):
+    dest = tmp_path / "dest"
+    _export(built_dataset, dest)
+    category = sorted(LAYOUT)[0]
+    # What a larger earlier export (rows since removed, a split that is gone) would have left:
+    stale = [dest / category / "train" / "gone-row.png", dest / category / "old_split" / "x.png",
+             dest / category / "train" / ".gone.png.tmp-123"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"stale")
+    outside_tops = dest / "notes.txt"  # not under a folder the format writes: never touched
+    outside_tops.write_text("mine")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.png").write_bytes(b"keep")
+    (dest / category / "linked_folder").symlink_to(elsewhere)  # a symlinked folder is not followed
+    assert _export(built_dataset, dest) == total_rows()
+    assert not any(path.exists() for path in stale) and not (dest / category / "old_split").exists()
+    assert outside_tops.read_text() == "mine" and (elsewhere / "keep.png").read_bytes() == b"keep"
+    assert (dest / category / "linked_folder").is_symlink()
+    marker = json.loads((dest / "maphc2f_export.json").read_text())
+    assert marker["stale_removed"] == 3
+    files = [p for p in dest.rglob("*.png") if p.is_file() and not p.is_symlink() and "linked_folder" not in p.parts]
+    assert len(files) == total_rows()
+    # Exporting one category keeps the other categories' folders as they are.
+    others = sorted(LAYOUT)[1:]
+    before = {p: p.read_bytes() for o in others for p in (dest / o).rglob("*.png")}
+    _export(built_dataset, dest, categories=[category])
+    assert before and all(p.read_bytes() == data for p, data in before.items())
