@@ -21,15 +21,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.dir``; returns 1 when problems were found."""
+    import contextlib
+    from pathlib import Path
+
+    from maphc2f_data.dataset.config import MANIFEST_NAME
+    from maphc2f_data.dataset.lock import dataset_lock
     from maphc2f_data.dataset.validate import count_rows, validate_dataset
 
-    problems = validate_dataset(args.dir)
+    root = Path(args.dir)
+    # A reader's lock: a build, splits or refine writing the folder is refused in one line rather
+    # than read half-written (validate_dataset itself names a missing folder or manifest).
+    lock = (dataset_lock(root, "maphc2f validate", shared=True) if (root / MANIFEST_NAME).is_file()
+            else contextlib.nullcontext())
+    with lock:
+        problems = validate_dataset(root)
+        counts = count_rows(root) if not problems else None
     if problems:
         for problem in problems:
             print(problem)
         print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {args.dir}", file=sys.stderr)
         return 1
-    counts = count_rows(args.dir)
     print(f"ok: {counts['rows']} rows in {counts['shards']} shards")
     return 0
 

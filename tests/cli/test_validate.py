@@ -28,3 +28,14 @@ def test_a_folder_that_is_not_a_dataset_exits_2(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("maphc2f: error: not a built MaPhC2F dataset") and err.count("\n") == 1
+
+
+def test_validate_is_refused_while_a_build_writes_the_folder(dataset_copy, capsys):
+    from maphc2f_data.dataset.lock import dataset_lock
+
+    with dataset_lock(dataset_copy, "maphc2f-build"):
+        assert main([str(dataset_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "another maphc2f command is using it" in err and err.count("\n") == 1
+    with dataset_lock(dataset_copy, "maphc2f export", shared=True):  # readers share the lock
+        assert main([str(dataset_copy)]) == 0
