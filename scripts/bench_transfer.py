@@ -89,10 +89,16 @@ def make_net(width: int, size: int) -> torch.nn.Module:
     return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4)
 
 
-def dice_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = False) -> torch.Tensor:
+    """Soft Dice of the anomaly class per sample, averaged; ``anomalous_only``: over the samples with
+    an anomaly only (an empty mask's Dice rewards an all-normal map and nothing else)."""
     probability = logits.softmax(1)[:, 1:2]
     inter = (probability * mask).sum((1, 2, 3))
-    return (1 - (2 * inter + 1) / (probability.sum((1, 2, 3)) + mask.sum((1, 2, 3)) + 1)).mean()
+    per_sample = 1 - (2 * inter + 1) / (probability.sum((1, 2, 3)) + mask.sum((1, 2, 3)) + 1)
+    if anomalous_only:
+        has = mask.flatten(1).amax(1) > 0.5
+        return per_sample[has].mean() if bool(has.any()) else per_sample.sum() * 0.0
+    return per_sample.mean()
 
 
 def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dataset: str, seed: int,
@@ -155,7 +161,7 @@ def train(variant, pool, shards, textures, args, seed, device):
         images, masks = batches(step)
         images, masks = images.to(device), masks.to(device)
         logits = net(images)
-        loss = focal_loss_per_sample(logits, masks).mean() + dice_loss(logits, masks)
+        loss = focal_loss_per_sample(logits, masks).mean() + dice_loss(logits, masks, args.dice == "anomalous")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -237,6 +243,9 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous",
+                        help="Dice term over the batch's samples with an anomaly (default, chosen on the "
+                             "validation categories) or over every sample, normals too (the first versions)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")

@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""How fast does the transfer benchmark's detector learn each anomaly source? (evidence, not a benchmark)
+
+Trains ``bench_transfer.py``'s network exactly as it does (same batches, same
+loss, same seed) and prints, every ``--every`` steps, the focal loss, the Dice
+loss of the batch's anomalous samples, the mean anomaly probability on their
+anomaly pixels and the largest probability anywhere in the batch; then the
+mask areas of each source's training anomalies next to the real test
+defects'. A run whose largest probability stays under 0.5 has not yet learnt
+to call anything an anomaly: its image scores (max of the smoothed map) sit
+at the same ambiguity level on every image, and its image AUROC is chance.
+
+Usage::
+
+    python scripts/transfer_dynamics.py --categories coins,coffee --variants online,draem --seed 0 --steps 300
+    python scripts/transfer_dynamics.py ... --dice anomalous      # the Dice term as bench_transfer --dice
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_transfer as bench  # noqa: E402
+from maphc2f_data.models.draem.loss import focal_loss_per_sample  # noqa: E402
+from maphc2f_data.sources import get_source  # noqa: E402
+from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, PhysicsAnomalies  # noqa: E402
+from maphc2f_data.training.draem_style import load_textures  # noqa: E402
+
+
+def trace(variant: str, pool, textures, args) -> None:
+    torch.manual_seed(args.seed)
+    net = bench.make_net(args.width, args.size)
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    batches = bench.Batches(variant, pool, [], textures, args.seed, args.batch)
+    print(f"\n{variant} (seed {args.seed}, Dice over {args.dice} samples in the loss)")
+    print(f"{'step':>6} {'focal':>8} {'dice(anom)':>10} {'p on anomaly px':>16} {'max p':>7}")
+    net.train()
+    for step in range(args.steps):
+        images, masks = batches(step)
+        logits = net(images)
+        focal = focal_loss_per_sample(logits, masks).mean()
+        loss = focal + bench.dice_loss(logits, masks, args.dice == "anomalous")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % args.every == 0 or step == args.steps - 1:
+            with torch.no_grad():
+                p = logits.softmax(1)[:, 1]
+                inside = masks[:, 0] > 0.5
+                print(f"{step:>6} {focal.item():>8.4f} {bench.dice_loss(logits, masks, True).item():>10.4f} "
+                      f"{p[inside].mean().item() if inside.any() else float('nan'):>16.3f} {p.max().item():>7.3f}")
+
+
+def areas(pool, textures, source, categories, size, count=240) -> None:
+    print(f"\nmask area, fraction of the image ({count} training anomalies per source; the real test defects)")
+    sources = {"online": PhysicsAnomalies(pool, seed=0, normal_ratio=0.0, length=10**6),
+               "draem": DraemStyleAnomalies(pool, textures, seed=0, normal_ratio=0.0, length=10**6)}
+    for name, dataset in sources.items():
+        values = np.array([float((dataset[i]["mask"] > 0.5).float().mean()) for i in range(count)])
+        print(f"  {name:<8} mean {values.mean():.4f}  median {np.median(values):.4f}  "
+              f"p10 {np.percentile(values, 10):.4f}  p90 {np.percentile(values, 90):.4f}")
+    tests = bench.test_set(source, categories, size, 0)
+    real = np.array([m.mean() for c in categories for m, label in zip(tests[c][1], tests[c][2]) if label])
+    print(f"  {'real':<8} mean {real.mean():.4f}  median {np.median(real):.4f}  ({len(real)} defects)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source", default="demo")
+    parser.add_argument("--root", default=None)
+    parser.add_argument("--categories", default="coins,coffee", help="validation categories by default")
+    parser.add_argument("--variants", default="online,draem")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    source = get_source(args.source, args.root)
+    categories = args.categories.split(",")
+    pool = NormalPool(source, categories, args.size)
+    textures = load_textures(None, args.size)
+    for variant in args.variants.split(","):
+        trace(variant, pool, textures, args)
+    areas(pool, textures, source, categories, args.size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
