@@ -6,8 +6,9 @@
 #
 # Usage: scripts/gpu_checks.sh [WORK_DIR]
 #   with the package installed (pip install -e '.[test]'); env overrides for a
-#   quick CPU rehearsal: DEVICE=cpu SIZE=64 TRAIN_SIZE=64 IMAGES=4 BATCH=2 SKIP_SAM=1
-# Prints one block per step (exit code, seconds, the log's tail); full logs in WORK_DIR/logs.
+#   quick CPU rehearsal: DEVICE=cpu SIZE=64 TRAIN_SIZE=64 IMAGES=4 BATCH=2 SKIP_SAM=1 REFINED_COUNT=1
+# Prints one block per step (exit code, seconds, the log's tail); full logs in WORK_DIR/logs
+# (bench_refine's log holds torch.profiler's costliest operators of one npcF++ batch).
 set -u
 WORK=${1:-$(mktemp -d)}
 mkdir -p "$WORK/logs"
@@ -33,7 +34,9 @@ step() {  # step NAME SECONDS_LIMIT TAIL_LINES COMMAND...
 step env 30 20 bash -c "nvidia-smi -L; $PY -c 'import sys, torch, ray, numpy; print(sys.version.split()[0], \"torch\", torch.__version__, \"cuda\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"-\", \"ray\", ray.__version__, \"numpy\", numpy.__version__)'"
 
 step bench_refine 200 8 $PY scripts/bench_refine.py --device "$DEVICE" --size "$SIZE" --images "$IMAGES" \
-  --batch "$BATCH" --train-steps 5 --skip build
+  --batch "$BATCH" --train-steps 5 --skip build --profile
+step bench_refine_compiled 300 5 $PY scripts/bench_refine.py --device "$DEVICE" --size "$SIZE" --images "$IMAGES" \
+  --batch "$BATCH" --skip training,build --compile
 
 step gpu_tests 200 15 $PY -m pytest -q -p no:cacheprovider -m gpu tests/foreground/test_sam.py tests/builder/test_ray_runner.py
 
@@ -52,7 +55,7 @@ step train_npcf 200 6 maphc2f train npcf --data "$WORK/raw" --out "$WORK/npcf.sa
 step train_npcfpp 200 6 maphc2f train npcfpp --data "$WORK/raw" --npcf "$WORK/npcf.safetensors" \
   --out "$WORK/npcfpp.safetensors" --epochs 2 --batch-size 16 --size "$TRAIN_SIZE" --device "$DEVICE" "${AMP[@]}" \
   --num-workers 4 --no-progress
-step refined_build 300 12 maphc2f-build --source demo --size "$SIZE" --count 2 --npcf "$WORK/npcf.safetensors" \
+step refined_build 300 12 maphc2f-build --source demo --size "$SIZE" --count "${REFINED_COUNT:-6}" --npcf "$WORK/npcf.safetensors" \
   --npcfpp "$WORK/npcfpp.safetensors" --out "$WORK/refined" --no-progress
 step validate_refined 120 4 maphc2f validate "$WORK/refined"
 step splits 60 3 maphc2f splits "$WORK/raw" --val-fraction 0.1 --seed 0
