@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from maphc2f_data.builder.plan import PlannedSample
 from maphc2f_data.dataset.png import encode_png
 from maphc2f_data.refine import Refiner
-from maphc2f_data.sampling import Sample, StageTimes, make_samples, params_json
+from maphc2f_data.sampling import Sample, StageTimes, make_samples_batch, params_json
 from maphc2f_data.synthesis import SynthesisError
 
 
@@ -44,11 +44,26 @@ def make_rows(samples: Sequence[PlannedSample], image: np.ndarray, foreground: n
         :class:`~maphc2f_data.synthesis.SynthesisError` of a sample that
         could not be placed (the caller records a failure).
     """
-    made = make_samples(image, foreground, [(sample.defect_type, sample.seed) for sample in samples],
-                        refiner=refiner, times=times)
-    return [result if isinstance(result, SynthesisError) else _row(sample, result, foreground_png,
-                                                                   foreground_method, png_compression, times)
-            for sample, result in zip(samples, made)]
+    (rows,) = make_rows_batch([(samples, image, foreground, foreground_png, foreground_method)],
+                              png_compression=png_compression, times=times, refiner=refiner)
+    return rows
+
+
+#: One source image's share of :func:`make_rows_batch`:
+#: ``(samples, image, foreground, foreground_png, foreground_method)``.
+ImageGroup = Tuple[Sequence[PlannedSample], np.ndarray, np.ndarray, bytes, str]
+
+
+def make_rows_batch(groups: Sequence[ImageGroup], *, png_compression: int, times: StageTimes,
+                    refiner: Optional[Refiner] = None) -> List[List[Union[Dict[str, Any], SynthesisError]]]:
+    """:func:`make_rows` for several source images, their anomalies refined in one call
+    (:func:`~maphc2f_data.sampling.make_samples_batch`); per group, its rows in order."""
+    made = make_samples_batch([(image, foreground, [(s.defect_type, s.seed) for s in samples])
+                               for samples, image, foreground, _, _ in groups], refiner=refiner, times=times)
+    return [[result if isinstance(result, SynthesisError) else _row(sample, result, foreground_png,
+                                                                    foreground_method, png_compression, times)
+             for sample, result in zip(samples, results)]
+            for (samples, _, _, foreground_png, foreground_method), results in zip(groups, made)]
 
 
 def _row(sample: PlannedSample, made: Sample, foreground_png: bytes, foreground_method: str,

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from maphc2f_data.builder.plan import ShardTask
 from maphc2f_data.dataset.shards import ShardInfo
-from maphc2f_data.builder.rows import make_rows
+from maphc2f_data.builder.rows import make_rows_batch
 from maphc2f_data.sampling import StageTimes, load_square
 from maphc2f_data.synthesis import DEFECT_TYPES
 from maphc2f_data.errors import CorruptImageError
@@ -208,6 +208,8 @@ def _shard_metadata(task: ShardTask, rows_by_type: Dict[str, int], skipped: List
 #: sample failed) is recorded instead of an empty Parquet file, which
 #: ``datasets`` cannot load: ``<out>/<EMPTY_SHARD_DIR>/<category>/<file>.json``.
 EMPTY_SHARD_DIR = ".cache/build/empty-shards"
+#: Samples a shard worker gathers (whole source images) before one call of a batch refiner.
+REFINE_BATCH_SAMPLES = 32
 
 
 def empty_marker_path(out_dir: Path, task: ShardTask) -> Path:
@@ -314,6 +316,28 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
     failures: List[Dict[str, Any]] = []
     # Rows stream into the shard's temporary file one row group at a time, so
     # a worker holds at most ROWS_PER_ROW_GROUP rows, whatever the shard size.
+    # With a batch refiner, several source images' anomalies go to it in one call of at least
+    # REFINE_BATCH_SAMPLES (a GPU then runs full batches, not one image's 3 x count); which images
+    # share a call follows the plan alone, so the bytes do not depend on timing or the runner.
+    batch_rows = res.refiner is not None and hasattr(res.refiner, "refine_batch")
+    pending: List[Any] = []
+
+    def flush() -> None:
+        groups = [(group, image, foreground, foreground_png, method)
+                  for _, group, image, foreground, foreground_png, method in pending]
+        made = make_rows_batch(groups, png_compression=context.png_compression, times=times, refiner=res.refiner)
+        for (item, group, *_), rows in zip(pending, made):
+            for sample, row in zip(group, rows):
+                if isinstance(row, SynthesisError):
+                    failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
+                                     "source_image": item.path, "reason": str(row)})
+                else:
+                    with times.timed("write"):
+                        writer.add(row)
+                    rows_by_type[row["defect_type"]] += 1
+                tell(1)
+        pending.clear()
+
     with ShardWriter(out_dir / task.relpath) as writer:
         for item, group in groupby(task.samples, key=lambda sample: sample.item):
             group = list(group)
@@ -329,17 +353,11 @@ def build_shard(task: ShardTask, context: WorkerContext, progress: Optional[Prog
                 foreground, method = foreground_for(res.source, item, image, res.extractor, res.cache)
             with times.timed("encode"):
                 foreground_png = encode_png(foreground, context.png_compression)
-            rows = make_rows(group, image, foreground, foreground_png, method,
-                             png_compression=context.png_compression, times=times, refiner=res.refiner)
-            for sample, row in zip(group, rows):
-                if isinstance(row, SynthesisError):
-                    failures.append({"sample_id": sample.sample_id, "defect_type": sample.defect_type,
-                                     "source_image": item.path, "reason": str(row)})
-                else:
-                    with times.timed("write"):
-                        writer.add(row)
-                    rows_by_type[row["defect_type"]] += 1
-                tell(1)
+            pending.append((item, group, image, foreground, foreground_png, method))
+            if not batch_rows or sum(len(entry[1]) for entry in pending) >= REFINE_BATCH_SAMPLES:
+                flush()
+        if pending:
+            flush()
         metadata = _shard_metadata(task, rows_by_type, skipped, failures)
         with times.timed("write"):
             if writer.rows:

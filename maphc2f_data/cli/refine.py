@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "refine output there is resumed")
     parser.add_argument("--device", default=None, help="torch device (None: CUDA when available)")
     parser.add_argument("--no-amp", action="store_true", help="float32 on CUDA too (default: bf16 autocast)")
-    parser.add_argument("--batch-size", type=int, default=8, help="samples per forward pass")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="samples per forward pass (default: 16 on CUDA, 8 on the CPU)")
     parser.add_argument("--dilate-px", type=int, default=DEFAULT_DILATE_PX,
                         help="pixels around the mask the refined image may differ from the normal image")
     parser.add_argument("--compile", action="store_true",

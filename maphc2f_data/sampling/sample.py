@@ -191,6 +191,10 @@ def make_sample(image: np.ndarray, foreground: np.ndarray, kind: str, seed: int,
 Request = Union[Tuple[str, int], Tuple[str, int, Mapping[str, Any]]]
 
 
+#: One image's share of a :func:`make_samples_batch` call: ``(image, foreground, requests)``.
+Job = Tuple[np.ndarray, np.ndarray, Sequence[Request]]
+
+
 def make_samples(image: np.ndarray, foreground: np.ndarray, requests: Sequence[Request], *,
                  refiner: Optional[Refiner] = None, measure: bool = True, times: Optional[StageTimes] = None
                  ) -> List[Union[Sample, SynthesisError]]:
@@ -199,7 +203,8 @@ def make_samples(image: np.ndarray, foreground: np.ndarray, requests: Sequence[R
     A refiner with ``refine_batch(normals, raws, masks)`` (the npcF/npcF++
     refiners, the Ray runner's refinement actors) gets every raw anomaly of
     the image in one call (one forward pass on a GPU); other refiners are
-    called per sample. Builds make a source image's samples this way.
+    called per sample. :func:`make_samples_batch` does the same for several
+    images at once.
 
     Returns
     -------
@@ -208,45 +213,76 @@ def make_samples(image: np.ndarray, foreground: np.ndarray, requests: Sequence[R
         :class:`~maphc2f_data.synthesis.SynthesisError` of one that could
         not be placed (the others are still made).
     """
+    (results,) = make_samples_batch([(image, foreground, requests)], refiner=refiner, measure=measure, times=times)
+    return results
+
+
+def make_samples_batch(jobs: Sequence[Job], *, refiner: Optional[Refiner] = None, measure: bool = True,
+                       times: Optional[StageTimes] = None) -> List[List[Union[Sample, SynthesisError]]]:
+    """:func:`make_samples` for several images, with one refinement call for all their anomalies.
+
+    Builds hand a refiner the samples of several source images at once, so a
+    GPU refines full batches instead of one image's handful. Which samples
+    share a call is decided by the caller from the plan, never by timing, so
+    the output stays deterministic.
+
+    Parameters
+    ----------
+    jobs : sequence of (image, foreground, requests)
+        Per image: uint8 (H, W, 3), bool (H, W) and its requests (see
+        :func:`make_samples`); every image of one call has the same size.
+
+    Returns
+    -------
+    list of list
+        Per job, per request, in order: the :class:`Sample` or the
+        :class:`~maphc2f_data.synthesis.SynthesisError`.
+    """
     refiner = IDENTITY if refiner is None else refiner
 
     def timed(stage: str) -> ContextManager[None]:
         return times.timed(stage) if times is not None else nullcontext()
 
-    made: List[Any] = []
-    for request in requests:
-        kind, seed = request[0], int(request[1])
-        overrides = dict(request[2]) if len(request) > 2 else {}
-        with timed("synthesis"):
-            try:
-                made.append(synthesize(kind, image, foreground, seed, **overrides))
-            except SynthesisError as exc:
-                made.append(exc)
-    placed = [i for i, raw in enumerate(made) if not isinstance(raw, Exception)]
-    refined: Dict[int, np.ndarray] = {}
+    made: List[List[Any]] = []
+    for image, foreground, requests in jobs:
+        made.append([])
+        for request in requests:
+            kind, seed = request[0], int(request[1])
+            overrides = dict(request[2]) if len(request) > 2 else {}
+            with timed("synthesis"):
+                try:
+                    made[-1].append(synthesize(kind, image, foreground, seed, **overrides))
+                except SynthesisError as exc:
+                    made[-1].append(exc)
+    placed = [(j, i) for j, raws in enumerate(made) for i, raw in enumerate(raws) if not isinstance(raw, Exception)]
+    refined: Dict[Tuple[int, int], np.ndarray] = {}
     with timed("refine"):
         batch = getattr(refiner, "refine_batch", None)
         if batch is not None and placed:
-            outputs = batch([image] * len(placed), [made[i].image for i in placed], [made[i].mask for i in placed])
-            refined = {i: check_refined(refiner, out, made[i].image) for i, out in zip(placed, outputs)}
+            outputs = batch([jobs[j][0] for j, _ in placed], [made[j][i].image for j, i in placed],
+                            [made[j][i].mask for j, i in placed])
+            refined = {key: check_refined(refiner, out, made[key[0]][key[1]].image) for key, out in zip(placed, outputs)}
         else:
-            refined = {i: check_refined(refiner, refiner.refine(image, made[i].image, made[i].mask), made[i].image)
-                       for i in placed}
-    results: List[Union[Sample, SynthesisError]] = []
-    for index, (request, raw) in enumerate(zip(requests, made)):
-        if isinstance(raw, Exception):
-            results.append(raw)
-            continue
-        figures: Dict[str, Optional[float]] = {"anomaly_area": None, "on_foreground": None, "contrast": None}
-        if measure:
-            with timed("metrics"):
-                figures = {
-                    "anomaly_area": statistics.anomaly_area(raw.mask),
-                    "on_foreground": statistics.on_foreground(raw.mask, foreground),
-                    "contrast": statistics.contrast(image, refined[index], raw.mask),
-                }
-        results.append(Sample(image=refined[index], mask=raw.mask, defect_type=request[0], seed=int(request[1]),
-                              params=raw.params, stage=refiner.stage, **figures))
+            refined = {(j, i): check_refined(refiner, refiner.refine(jobs[j][0], made[j][i].image, made[j][i].mask),
+                                             made[j][i].image)
+                       for j, i in placed}
+    results: List[List[Union[Sample, SynthesisError]]] = []
+    for j, (image, foreground, requests) in enumerate(jobs):
+        results.append([])
+        for index, (request, raw) in enumerate(zip(requests, made[j])):
+            if isinstance(raw, Exception):
+                results[-1].append(raw)
+                continue
+            figures: Dict[str, Optional[float]] = {"anomaly_area": None, "on_foreground": None, "contrast": None}
+            if measure:
+                with timed("metrics"):
+                    figures = {
+                        "anomaly_area": statistics.anomaly_area(raw.mask),
+                        "on_foreground": statistics.on_foreground(raw.mask, foreground),
+                        "contrast": statistics.contrast(image, refined[(j, index)], raw.mask),
+                    }
+            results[-1].append(Sample(image=refined[(j, index)], mask=raw.mask, defect_type=request[0],
+                                      seed=int(request[1]), params=raw.params, stage=refiner.stage, **figures))
     return results
 
 

@@ -414,7 +414,8 @@ def test_refinement_actors_refine_for_the_shard_workers(ray_session, tmp_path, c
         workers = runner.worker_info()
         assert "1 refinement actor on CPU" in runner.describe()
     assert sum(r.rows for r in results) == 24 and refiner["stage"] == "npcf++"
-    assert (refiner["samples"], refiner["calls"]) == (24, 8)  # one batch per source image
+    # Each 12-sample shard gathers its 4 images into one call (fewer than REFINE_BATCH_SAMPLES).
+    assert (refiner["samples"], refiner["calls"]) == (24, 2)
     assert not any(info["torch_imported"] for info in workers), "shard workers loaded the refiner themselves"
     # Same bytes as shard workers that refine in-process (and as a serial build).
     serial_tasks, serial_context, serial_out = _refine_tasks(tmp_path, "serial", checkpoints)

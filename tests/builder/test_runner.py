@@ -47,3 +47,37 @@ def test_worker_context_is_hashable_and_small():
     context = WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3)
     assert hash(context) == hash(WorkerContext(out_dir="/o", source="demo", root=None, size=64, png_compression=3))
     assert BuildConfig(source="demo").sam_model == context.sam_model
+
+
+def test_a_shard_worker_sends_a_batch_refiner_whole_images_in_calls_of_at_least_32(tmp_path):
+    import numpy as np
+
+    from maphc2f_data.builder.driver import worker_context
+    from maphc2f_data.builder.plan import make_plan
+    from maphc2f_data.builder.worker import REFINE_BATCH_SAMPLES, build_shard, worker_resources
+    from maphc2f_data.dataset.shards import iter_rows
+
+    calls = []
+
+    class Recorder:
+        stage = "npcf"
+        fingerprint = {"recorder": 1}
+
+        def refine(self, normal, raw, mask):
+            raise AssertionError("per-sample refine used although refine_batch exists")
+
+        def refine_batch(self, normals, raws, masks):
+            calls.append(len(raws))
+            return np.stack(raws)
+
+    # demo nut, 8 images x 3 types x count 2 = 48 samples in one shard: 6 per image.
+    config = BuildConfig(out=str(tmp_path / "b"), source="demo", categories=("nut",), count=2, size=32, seed=0)
+    out = tmp_path / "b"
+    (task,) = make_plan(config).tasks()
+    context = worker_context(config, out)
+    result = build_shard(task, context, resources=worker_resources(context, refiner=Recorder()))
+    assert sum(calls) == 48 and calls == [36, 12]  # 6 images (>= 32), then the last 2
+    assert calls[0] >= REFINE_BATCH_SAMPLES and sum(result.rows_by_type.values()) == 48
+    rows = list(iter_rows(out / task.relpath, columns=["sample_id", "stage"]))
+    assert [row["sample_id"] for row in rows] == [s.sample_id for s in task.samples]  # plan order kept
+    assert {row["stage"] for row in rows} == {"npcf"}

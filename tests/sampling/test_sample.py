@@ -153,3 +153,36 @@ def test_make_samples_refines_an_image_in_one_batch_and_keeps_failures_in_place(
         raw = synthesize(kind, image, foreground, seed)
         assert result.stage == "npcf" and np.array_equal(result.image, 255 - raw.image)
         assert np.array_equal(result.mask, raw.mask)
+
+
+def test_make_samples_batch_refines_several_images_in_one_call_with_their_own_normals():
+    from maphc2f_data.sampling import make_samples, make_samples_batch
+
+    calls = []
+
+    class Batched:
+        stage = "npcf"
+        fingerprint = {}
+
+        def refine(self, normal, raw, mask):
+            raise AssertionError("per-sample refine used although refine_batch exists")
+
+        def refine_batch(self, normals, raws, masks):
+            calls.append(len(raws))
+            # Depends on each sample's own normal: a wrong pairing changes the output.
+            return np.stack([np.where(mask[..., None], 255 - raw, normal) for normal, raw, mask
+                             in zip(normals, raws, masks)])
+
+    source = get_source("demo")
+    images = [resize_square(source.load_image(item), 64) for item in source.train_images("nut")[:2]]
+    foreground = np.ones((64, 64), bool)
+    requests = [[("crack", 1), ("deformation", 3)], [("corrosion", 2)]]
+    together = make_samples_batch([(image, foreground, r) for image, r in zip(images, requests)], refiner=Batched())
+    assert calls == [3]  # one call for both images
+    apart = [make_samples(image, foreground, r, refiner=Batched()) for image, r in zip(images, requests)]
+    assert calls[1:] == [2, 1]
+    assert [len(group) for group in together] == [2, 1]
+    for group_together, group_apart in zip(together, apart):
+        for a, b in zip(group_together, group_apart):
+            assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
+            assert a.params == b.params and a.contrast == b.contrast
