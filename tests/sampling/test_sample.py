@@ -119,23 +119,30 @@ def test_extreme_aspect_ratios_are_centre_cropped_not_stretched():
     assert resize_square(visa_like, 50)[:, 0].min() > 0  # the first column is still in the image
 
 
+class BatchOnlyRefiner:
+    """A refiner with ``refine_batch`` only (``refine`` fails), recording each call's size."""
+
+    stage = "npcf"
+    fingerprint: dict = {}
+
+    def __init__(self, transform):
+        self.transform, self.calls = transform, []
+
+    def refine(self, normal, raw, mask):
+        raise AssertionError("per-sample refine used although refine_batch exists")
+
+    def refine_batch(self, normals, raws, masks):
+        self.calls.append(len(raws))
+        return np.stack([self.transform(n, r, m) for n, r, m in zip(normals, raws, masks)])
+
+
 def test_make_samples_refines_an_image_in_one_batch_and_keeps_failures_in_place(monkeypatch):
     import maphc2f_data.sampling.sample as sample_path
     from maphc2f_data.sampling import make_samples
     from maphc2f_data.synthesis import SynthesisError
 
-    calls = []
-
-    class Batched:
-        stage = "npcf"
-        fingerprint = {}
-
-        def refine(self, normal, raw, mask):
-            raise AssertionError("per-sample refine used although refine_batch exists")
-
-        def refine_batch(self, normals, raws, masks):
-            calls.append(len(raws))
-            return np.stack([255 - raw for raw in raws])
+    refiner = BatchOnlyRefiner(lambda normal, raw, mask: 255 - raw)
+    calls = refiner.calls
 
     def no_corrosion(kind, image, foreground, seed, **overrides):
         if kind == "corrosion":
@@ -146,7 +153,7 @@ def test_make_samples_refines_an_image_in_one_batch_and_keeps_failures_in_place(
     source = get_source("demo")
     image = resize_square(source.load_image(source.train_images("nut")[0]), 64)
     foreground = np.ones((64, 64), bool)
-    made = make_samples(image, foreground, [("crack", 1), ("corrosion", 2), ("deformation", 3)], refiner=Batched())
+    made = make_samples(image, foreground, [("crack", 1), ("corrosion", 2), ("deformation", 3)], refiner=refiner)
     assert calls == [2]  # one batch with the two samples that were placed
     assert isinstance(made[1], SynthesisError) and str(made[1]) == "no room (test)"
     for (kind, seed), result in ((("crack", 1), made[0]), (("deformation", 3), made[2])):
@@ -158,28 +165,17 @@ def test_make_samples_refines_an_image_in_one_batch_and_keeps_failures_in_place(
 def test_make_samples_batch_refines_several_images_in_one_call_with_their_own_normals():
     from maphc2f_data.sampling import make_samples, make_samples_batch
 
-    calls = []
-
-    class Batched:
-        stage = "npcf"
-        fingerprint = {}
-
-        def refine(self, normal, raw, mask):
-            raise AssertionError("per-sample refine used although refine_batch exists")
-
-        def refine_batch(self, normals, raws, masks):
-            calls.append(len(raws))
-            # Depends on each sample's own normal: a wrong pairing changes the output.
-            return np.stack([np.where(mask[..., None], 255 - raw, normal) for normal, raw, mask
-                             in zip(normals, raws, masks)])
+    # Depends on each sample's own normal: a wrong pairing changes the output.
+    refiner = BatchOnlyRefiner(lambda normal, raw, mask: np.where(mask[..., None], 255 - raw, normal))
+    calls = refiner.calls
 
     source = get_source("demo")
     images = [resize_square(source.load_image(item), 64) for item in source.train_images("nut")[:2]]
     foreground = np.ones((64, 64), bool)
     requests = [[("crack", 1), ("deformation", 3)], [("corrosion", 2)]]
-    together = make_samples_batch([(image, foreground, r) for image, r in zip(images, requests)], refiner=Batched())
+    together = make_samples_batch([(image, foreground, r) for image, r in zip(images, requests)], refiner=refiner)
     assert calls == [3]  # one call for both images
-    apart = [make_samples(image, foreground, r, refiner=Batched()) for image, r in zip(images, requests)]
+    apart = [make_samples(image, foreground, r, refiner=refiner) for image, r in zip(images, requests)]
     assert calls[1:] == [2, 1]
     assert [len(group) for group in together] == [2, 1]
     for group_together, group_apart in zip(together, apart):
