@@ -6,9 +6,11 @@ loss, same seed) and prints, every ``--every`` steps, the focal loss, the Dice
 loss of the batch's anomalous samples, the mean anomaly probability on their
 anomaly pixels and the largest probability anywhere in the batch; then the
 mask areas of each source's training anomalies next to the real test
-defects'. A run whose largest probability stays under 0.5 has not yet learnt
-to call anything an anomaly: its image scores (max of the smoothed map) sit
-at the same ambiguity level on every image, and its image AUROC is chance.
+defects'. After training it prints the range of the image scores (max of
+the smoothed map) of the test split's normals and defects (demo: with 10
+held-out normals, as bench_transfer). A run whose largest probability stays
+under 0.5 has not yet learnt to call anything an anomaly: its image scores
+sit at the same ambiguity level on every image, and its image AUROC is chance.
 
 Usage::
 
@@ -34,7 +36,7 @@ from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, Physi
 from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 
 
-def trace(variant: str, pool, textures, args) -> None:
+def trace(variant: str, pool, textures, tests, args) -> None:
     torch.manual_seed(args.seed)
     net = bench.make_net(args.width, args.size)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -56,6 +58,14 @@ def trace(variant: str, pool, textures, args) -> None:
                 inside = masks[:, 0] > 0.5
                 print(f"{step:>6} {focal.item():>8.4f} {bench.dice_loss(logits, masks, True).item():>10.4f} "
                       f"{p[inside].mean().item() if inside.any() else float('nan'):>16.3f} {p.max().item():>7.3f}")
+    # The image scores bench_transfer ranks: a model that calls nothing an anomaly scores all alike.
+    net.eval()
+    kernel = max(3, args.size // 12) | 1
+    for category, (images, _, labels, _) in tests.items():
+        _, scores = bench.predict(net, images, "cpu", kernel)
+        normal, defect = scores[labels == 0], scores[labels == 1]
+        print(f"  {category}: image scores, normals {normal.min():.3f}-{normal.max():.3f}, "
+              f"defects {defect.min():.3f}-{defect.max():.3f}")
 
 
 def areas(pool, textures, source, categories, size, count=240) -> None:
@@ -92,8 +102,9 @@ def main(argv=None) -> int:
     categories = args.categories.split(",")
     pool = NormalPool(source, categories, args.size)
     textures = load_textures(None, args.size)
+    tests = bench.test_set(source, categories, args.size, 10 if args.source == "demo" else 0)
     for variant in args.variants.split(","):
-        trace(variant, pool, textures, args)
+        trace(variant, pool, textures, tests, args)
     areas(pool, textures, source, categories, args.size)
     return 0
 
