@@ -13,22 +13,25 @@ from maphc2f_data.sampling import Sample, StageTimes, make_samples_batch, params
 from maphc2f_data.synthesis import SynthesisError
 
 
-def make_rows(samples: Sequence[PlannedSample], image: np.ndarray, foreground: np.ndarray, foreground_png: bytes,
-              foreground_method: str, *, png_compression: int, times: StageTimes,
-              refiner: Optional[Refiner] = None) -> List[Union[Dict[str, Any], SynthesisError]]:
-    """Make the planned samples of one source image and return their dataset rows.
+#: One source image's share of :func:`make_rows_batch`:
+#: ``(samples, image, foreground, foreground_png, foreground_method)``.
+ImageGroup = Tuple[Sequence[PlannedSample], np.ndarray, np.ndarray, bytes, str]
+
+
+def make_rows_batch(groups: Sequence[ImageGroup], *, png_compression: int, times: StageTimes,
+                    refiner: Optional[Refiner] = None) -> List[List[Union[Dict[str, Any], SynthesisError]]]:
+    """Make the planned samples of several source images and return their dataset rows.
+
+    The anomalies of all the groups go to a batch refiner in one call
+    (:func:`~maphc2f_data.sampling.make_samples_batch`).
 
     Parameters
     ----------
-    samples : sequence of PlannedSample
-        Samples of the same source image (a refiner gets them in one batch).
-    image : ndarray of uint8, shape (S, S, 3)
-        The resized source image (:func:`maphc2f_data.sampling.load_square`).
-    foreground : ndarray of bool, shape (S, S)
-    foreground_png : bytes
-        ``foreground`` already encoded (once per source image, not per row).
-    foreground_method : str
-        How ``foreground`` was made ("sam-vit_h", "classical", ...).
+    groups : sequence of (samples, image, foreground, foreground_png, foreground_method)
+        Per source image: its planned samples; the resized image, uint8
+        (S, S, 3) (:func:`maphc2f_data.sampling.load_square`); its bool
+        (S, S) foreground, already PNG-encoded (once per image, not per row);
+        how the foreground was made ("sam-vit_h", "classical", ...).
     png_compression : int
         OpenCV PNG level for the image columns.
     times : StageTimes
@@ -38,26 +41,12 @@ def make_rows(samples: Sequence[PlannedSample], image: np.ndarray, foreground: n
 
     Returns
     -------
-    list
-        Per sample, in order: its row (PNG bytes for image/mask/foreground,
-        ``defect_type`` as its name, ``quality`` None), or the
-        :class:`~maphc2f_data.synthesis.SynthesisError` of a sample that
-        could not be placed (the caller records a failure).
+    list of list
+        Per group, per sample, in order: its row (PNG bytes for
+        image/mask/foreground, ``defect_type`` as its name, ``quality``
+        None), or the :class:`~maphc2f_data.synthesis.SynthesisError` of a
+        sample that could not be placed (the caller records a failure).
     """
-    (rows,) = make_rows_batch([(samples, image, foreground, foreground_png, foreground_method)],
-                              png_compression=png_compression, times=times, refiner=refiner)
-    return rows
-
-
-#: One source image's share of :func:`make_rows_batch`:
-#: ``(samples, image, foreground, foreground_png, foreground_method)``.
-ImageGroup = Tuple[Sequence[PlannedSample], np.ndarray, np.ndarray, bytes, str]
-
-
-def make_rows_batch(groups: Sequence[ImageGroup], *, png_compression: int, times: StageTimes,
-                    refiner: Optional[Refiner] = None) -> List[List[Union[Dict[str, Any], SynthesisError]]]:
-    """:func:`make_rows` for several source images, their anomalies refined in one call
-    (:func:`~maphc2f_data.sampling.make_samples_batch`); per group, its rows in order."""
     made = make_samples_batch([(image, foreground, [(s.defect_type, s.seed) for s in samples])
                                for samples, image, foreground, _, _ in groups], refiner=refiner, times=times)
     return [[result if isinstance(result, SynthesisError) else _row(sample, result, foreground_png,
