@@ -84,9 +84,18 @@ def use_synthesis_config(changes: Dict[str, Dict]) -> None:
         ANOMALY_TYPES[kind] = AnomalyType(kind, functools.partial(sample, config=config), render)
 
 
-def make_net(width: int, size: int) -> torch.nn.Module:
+def make_net(width: int, size: int, prior: float = 0.0, head_std: float = 0.0) -> torch.nn.Module:
+    """The discriminative U-Net; ``prior`` > 0 starts its anomaly probability at ``prior`` everywhere
+    (the focal-loss paper's initialisation, Lin et al. 2017: head bias log(prior / (1 - prior)) for the
+    anomaly class; ``head_std`` > 0 also draws the head's weights from N(0, head_std))."""
     levels = 5 if size % 32 == 0 else 4
-    return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4)
+    net = DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4)
+    if prior > 0:
+        with torch.no_grad():
+            net.head.bias.copy_(torch.tensor([0.0, float(np.log(prior / (1 - prior)))]))
+            if head_std > 0:
+                net.head.weight.normal_(0.0, head_std)
+    return net
 
 
 def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = False) -> torch.Tensor:
@@ -152,7 +161,7 @@ class Batches:
 
 def train(variant, pool, shards, textures, args, seed, device):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
-    net = make_net(args.width, args.size).to(device)
+    net = make_net(args.width, args.size, args.prior, args.head_std).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
                       args.online_kinds.split(",") if args.online_kinds else None)
@@ -166,6 +175,23 @@ def train(variant, pool, shards, textures, args, seed, device):
         loss.backward()
         optimizer.step()
     return net.eval()
+
+
+def validation_set(categories, size, per_defect=4, normals=10):
+    """Per category: (images, masks, labels, kinds) of the demo's validation split (the test split's
+    defect processes on renders no other split uses; ``sources.demo.validation_split``)."""
+    from maphc2f_data.sources.demo import validation_split
+
+    sets = {}
+    for category in categories:
+        split = validation_split(category, per_defect, normals)
+        images = np.stack([resize_square(item.image, size) for _, item in split])
+        masks = np.stack([np.zeros((size, size), bool) if item.defect_mask is None else cv2.resize(
+            item.defect_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+            for _, item in split])
+        sets[category] = (images, masks, masks.reshape(len(masks), -1).any(1).astype(int),
+                          [kind for kind, _ in split])
+    return sets
 
 
 def test_set(source, categories, size, extra_normals=0):
@@ -218,11 +244,16 @@ def metrics(maps, scores, masks, labels, kinds):
     # Pixel AUROC per test defect kind (against all normal pixels of that category).
     from maphc2f_data.evaluation import pixel_auroc
 
-    by_kind = {}
+    from maphc2f_data.evaluation import image_auroc
+
+    by_kind, image_by_kind = {}, {}
     for kind in sorted(set(kinds) - {"good"}):
         chosen = [i for i, k in enumerate(kinds) if k in (kind, "good")]
         by_kind[kind] = pixel_auroc(masks[chosen], maps[chosen])
+        # Image AUROC of this kind's defective images against every normal image.
+        image_by_kind[kind] = image_auroc(labels[chosen], scores[chosen])
     result["pixel_auroc_by_kind"] = by_kind
+    result["image_auroc_by_kind"] = image_by_kind
     return result
 
 
@@ -246,6 +277,11 @@ def main(argv=None) -> int:
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous",
                         help="Dice term over the batch's samples with an anomaly (default, chosen on the "
                              "validation categories) or over every sample, normals too (the first versions)")
+    parser.add_argument("--prior", type=float, default=0.0,
+                        help="start the anomaly probability at this value (focal-loss prior initialisation of "
+                             "the head's bias); 0: PyTorch's default initialisation")
+    parser.add_argument("--head-std", type=float, default=0.0,
+                        help="with --prior: draw the head's weights from N(0, head_std) (0: keep the default)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")
@@ -261,6 +297,10 @@ def main(argv=None) -> int:
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="evaluate on the source's test split, or (demo only) on its validation split: the "
+                             "same defect processes on other renders (4 per kind, 10 normals), where settings "
+                             "are chosen")
     parser.add_argument("--texture-dir", default=None, help="DTD-like texture folder (default: skimage stand-ins)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -281,7 +321,13 @@ def main(argv=None) -> int:
         args.extra_normals = 10 if args.source == "demo" else 0
     if args.extra_normals and args.source != "demo":
         raise SystemExit(f"bench_transfer.py: --extra-normals is for the demo source only (got --source {args.source})")
-    tests = test_set(source, categories, args.size, args.extra_normals)
+    if args.split == "validation":
+        if args.source != "demo":
+            raise SystemExit(f"bench_transfer.py: --split validation is for the demo source only "
+                             f"(got --source {args.source}); hold out a category instead")
+        tests = validation_set(categories, args.size)
+    else:
+        tests = test_set(source, categories, args.size, args.extra_normals)
     kernel = max(3, args.size // 12) | 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,6 +375,11 @@ def main(argv=None) -> int:
                                        for c in categories if kind in run[c]["pixel_auroc_by_kind"]]))
                   for kind in kinds_all}
         for variant, runs in results["runs"].items()}
+    results["image_auroc_by_kind"] = {
+        variant: {kind: float(np.mean([run[c]["image_auroc_by_kind"][kind] for run in runs
+                                       for c in categories if kind in run[c]["image_auroc_by_kind"]]))
+                  for kind in kinds_all}
+        for variant, runs in results["runs"].items()}
     (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
     if sheet_rows:
         from maphc2f_data.preview import contact_sheet
@@ -336,7 +387,7 @@ def main(argv=None) -> int:
         sheet = contact_sheet(sheet_rows, tile=max(96, args.size), first_title=categories[0])
         cv2.imwrite(str(out / "heatmaps.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
-    print(f"\n{args.source}: {', '.join(categories)}; {args.size} px, {args.steps} steps x batch {args.batch}, "
+    print(f"\n{args.source} ({args.split} split): {', '.join(categories)}; {args.size} px, {args.steps} steps x batch {args.batch}, "
           f"width {args.width}, {args.seeds} seed(s); {results['seconds'] / 60:.1f} min")
     print(f"{'anomalies':<10} {'image AUROC':>16} {'pixel AUROC':>16} {'AUPRO':>16}")
     for variant, stats in results["summary"].items():
@@ -345,6 +396,10 @@ def main(argv=None) -> int:
     print("\npixel AUROC by test defect kind:")
     print(f"{'anomalies':<10} " + " ".join(f"{k:>10}" for k in kinds_all))
     for variant, by_kind in results["pixel_auroc_by_kind"].items():
+        print(f"{variant:<10} " + " ".join(f"{by_kind[k]:>10.3f}" for k in kinds_all))
+    print("\nimage AUROC by test defect kind (its defective images against every normal):")
+    print(f"{'anomalies':<10} " + " ".join(f"{k:>10}" for k in kinds_all))
+    for variant, by_kind in results["image_auroc_by_kind"].items():
         print(f"{variant:<10} " + " ".join(f"{by_kind[k]:>10.3f}" for k in kinds_all))
     return 0
 

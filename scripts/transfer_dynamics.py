@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 
 def trace(variant: str, pool, textures, tests, args) -> None:
     torch.manual_seed(args.seed)
-    net = bench.make_net(args.width, args.size)
+    net = bench.make_net(args.width, args.size, args.prior, args.head_std)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     batches = bench.Batches(variant, pool, [], textures, args.seed, args.batch)
     print(f"\n{variant} (seed {args.seed}, Dice over {args.dice} samples in the loss)")
@@ -95,14 +96,23 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous")
+    parser.add_argument("--prior", type=float, default=0.0, help="as bench_transfer.py --prior")
+    parser.add_argument("--head-std", type=float, default=0.0, help="as bench_transfer.py --head-std")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="whose image scores to print (demo: validation = bench_transfer --split validation)")
+    parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    bench.use_synthesis_config(json.loads(args.synthesis_config))
     source = get_source(args.source, args.root)
     categories = args.categories.split(",")
     pool = NormalPool(source, categories, args.size)
     textures = load_textures(None, args.size)
-    tests = bench.test_set(source, categories, args.size, 10 if args.source == "demo" else 0)
+    if args.split == "validation":
+        tests = bench.validation_set(categories, args.size)
+    else:
+        tests = bench.test_set(source, categories, args.size, 10 if args.source == "demo" else 0)
     for variant in args.variants.split(","):
         trace(variant, pool, textures, tests, args)
     areas(pool, textures, source, categories, args.size)

@@ -174,10 +174,35 @@ def test_package_reexports_the_public_api():
         "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
         "TEST_GOOD_PER_CATEGORY", "TEST_PER_DEFECT", "TEXTURE_CATEGORIES", "TRAIN_PER_CATEGORY",
         "DemoImage", "DemoSource", "held_out_normals", "image_path", "mask_path", "parse_image_path",
-        "parse_mask_path", "render_demo_image",
+        "parse_mask_path", "render_demo_image", "validation_split",
     }
     assert set(demo.__all__) == expected
     assert all(getattr(demo, name) is getattr(source_module, name) for name in expected)
+
+
+def test_validation_split_draws_the_test_defects_on_renders_no_other_split_uses():
+    split = demo.validation_split("capsule", per_defect=2, normals=3)
+    kinds = [kind for kind, _ in split]
+    assert kinds == ["good"] * 3 + [d for d in demo.DEFECTS for _ in range(2)]
+    for kind, item in split:
+        assert item.image.shape == (512, 512, 3) and item.image.dtype == np.uint8
+        if kind == "good":
+            assert item.defect_mask is None and np.array_equal(item.image, item.clean)
+        else:
+            # The defect changes the image, and only where (or near where) the mask says.
+            assert item.defect_mask.sum() >= 30
+            changed = np.abs(item.image.astype(int) - item.clean.astype(int)).max(-1) > 0
+            assert changed[item.defect_mask].mean() > 0.5
+    again = demo.validation_split("capsule", per_defect=2, normals=3)
+    assert all(np.array_equal(a.image, b.image) for (_, a), (_, b) in zip(split, again))
+    source = demo.DemoSource()
+    seen = [source.load_image(item) for item in source.train_images("capsule") + source.test_images("capsule")]
+    seen += demo.held_out_normals("capsule", 10)
+    assert not any(np.array_equal(item.image, other) for _, item in split for other in seen)
+    with pytest.raises(ValueError, match="per_defect"):
+        demo.validation_split("capsule", per_defect=101)
+    with pytest.raises(UserError):
+        demo.validation_split("screw")
 
 
 def test_held_out_normals_are_new_deterministic_defect_free_renders():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -47,6 +47,10 @@ from maphc2f_data.sources.demo.scenes import _category_index, _render_normal
 _TEST_GOOD_VARIANT = 100
 _TEST_DEFECT_VARIANT = 200
 _EXTRA_NORMAL_VARIANT = 1000
+# The validation split: defects at 3000 + 100 * kind + index, normals at 5000 + index.
+_VALIDATION_DEFECT_VARIANT = 3000
+_VALIDATION_NORMAL_VARIANT = 5000
+_VALIDATION_MAX_PER_KIND = 100
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,11 @@ def render_demo_image(category: str, split: str, defect: str, index: int) -> Dem
         The key names no demo image.
     """
     _check_image_key(category, split, defect, index, path=image_path(category, split, defect, index))
-    variant = _variant(split, defect, index)
+    return _render_with_defect(category, _variant(split, defect, index), defect)
+
+
+def _render_with_defect(category: str, variant: int, defect: str) -> DemoImage:
+    """The normal render ``variant`` of ``category`` with a ``defect`` (or ``"good"``) seeded by it."""
     clean, foreground, backdrop = _render_normal(category, variant)
     if defect == "good":
         return DemoImage(image=clean, clean=clean, foreground=foreground, defect_mask=None)
@@ -116,7 +124,7 @@ def render_demo_image(category: str, split: str, defect: str, index: int) -> Dem
         if int(mask.sum()) >= _MIN_DEFECT_PIXELS:
             break
     else:  # pragma: no cover - every maker centres its defect on the object
-        raise RuntimeError(f"could not place a {defect} defect on {category} image {index}")
+        raise RuntimeError(f"could not place a {defect} defect on {category} render {variant}")
     for array in (image, mask, defect_foreground):
         if array is not None:
             array.setflags(write=False)
@@ -139,6 +147,44 @@ def held_out_normals(category: str, count: int) -> List[np.ndarray]:
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     return [_render_normal(category, _EXTRA_NORMAL_VARIANT + index)[0].copy() for index in range(count)]
+
+
+def validation_split(category: str, per_defect: int = 4, normals: int = 10) -> List[Tuple[str, DemoImage]]:
+    """A validation split of ``category``: the test split's defect processes on other renders.
+
+    The held-out defects (:data:`DEFECTS`) stand in for real defects in the
+    demo's test split; tuning anything on that split would overfit it. This
+    split draws the same defect processes on renders whose seeds (variants
+    3000-3499 for defects, 5000 on for normals) are disjoint from every
+    train, test and :func:`held_out_normals` image, so settings can be chosen
+    here and the test split used once.
+
+    Parameters
+    ----------
+    category : str
+    per_defect : int
+        Defective images per defect kind (at most 100).
+    normals : int
+        Defect-free images.
+
+    Returns
+    -------
+    list of (str, DemoImage)
+        ``("good", image)`` for the normals first, then ``(defect, image)``
+        per kind in :data:`DEFECTS` order.
+    """
+    _check_category(category)
+    if not 0 <= per_defect <= _VALIDATION_MAX_PER_KIND:
+        raise ValueError(f"per_defect must be in [0, {_VALIDATION_MAX_PER_KIND}], got {per_defect}")
+    if normals < 0:
+        raise ValueError(f"normals must be >= 0, got {normals}")
+    split = [("good", _render_with_defect(category, _VALIDATION_NORMAL_VARIANT + index, "good"))
+             for index in range(normals)]
+    for kind_index, defect in enumerate(DEFECTS):
+        for index in range(per_defect):
+            variant = _VALIDATION_DEFECT_VARIANT + _VALIDATION_MAX_PER_KIND * kind_index + index
+            split.append((defect, _render_with_defect(category, variant, defect)))
+    return split
 
 
 def _copy(array: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -240,4 +286,5 @@ __all__ = [
     "parse_image_path",
     "parse_mask_path",
     "render_demo_image",
+    "validation_split",
 ]
