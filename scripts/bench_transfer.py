@@ -22,6 +22,7 @@ Usage::
 
     python scripts/bench_transfer.py                           # demo, 3 seeds, table + JSON + sheet
     python scripts/bench_transfer.py --steps 60 --seeds 1      # a quick look
+    python scripts/bench_transfer.py --split validation --variants online,draem   # where settings are chosen
     python scripts/bench_transfer.py --source mvtec --root ~/data/mvtec_ad --categories bottle --size 256 \\
         --steps 4000 --width 32 --device cuda --texture-dir ~/data/dtd/images
 """
@@ -84,18 +85,11 @@ def use_synthesis_config(changes: Dict[str, Dict]) -> None:
         ANOMALY_TYPES[kind] = AnomalyType(kind, functools.partial(sample, config=config), render)
 
 
-def make_net(width: int, size: int, prior: float = 0.0, head_std: float = 0.0) -> torch.nn.Module:
+def make_net(width: int, size: int, prior: float = 0.0) -> torch.nn.Module:
     """The discriminative U-Net; ``prior`` > 0 starts its anomaly probability at ``prior`` everywhere
-    (the focal-loss paper's initialisation, Lin et al. 2017: head bias log(prior / (1 - prior)) for the
-    anomaly class; ``head_std`` > 0 also draws the head's weights from N(0, head_std))."""
+    (the focal-loss paper's initialisation of the head's bias; ``DraemConfig.head_prior``)."""
     levels = 5 if size % 32 == 0 else 4
-    net = DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4)
-    if prior > 0:
-        with torch.no_grad():
-            net.head.bias.copy_(torch.tensor([0.0, float(np.log(prior / (1 - prior)))]))
-            if head_std > 0:
-                net.head.weight.normal_(0.0, head_std)
-    return net
+    return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4, head_prior=prior)
 
 
 def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = False) -> torch.Tensor:
@@ -161,7 +155,7 @@ class Batches:
 
 def train(variant, pool, shards, textures, args, seed, device):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
-    net = make_net(args.width, args.size, args.prior, args.head_std).to(device)
+    net = make_net(args.width, args.size, args.prior).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
                       args.online_kinds.split(",") if args.online_kinds else None)
@@ -269,7 +263,7 @@ def main(argv=None) -> int:
     parser.add_argument("--root", default=None)
     parser.add_argument("--categories", default=None, help="comma-separated (default: the demo's rendered objects)")
     parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -277,11 +271,10 @@ def main(argv=None) -> int:
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous",
                         help="Dice term over the batch's samples with an anomaly (default, chosen on the "
                              "validation categories) or over every sample, normals too (the first versions)")
-    parser.add_argument("--prior", type=float, default=0.0,
+    parser.add_argument("--prior", type=float, default=0.01,
                         help="start the anomaly probability at this value (focal-loss prior initialisation of "
-                             "the head's bias); 0: PyTorch's default initialisation")
-    parser.add_argument("--head-std", type=float, default=0.0,
-                        help="with --prior: draw the head's weights from N(0, head_std) (0: keep the default)")
+                             "the head's bias; the default was chosen on the validation split); 0: PyTorch's "
+                             "default initialisation (the first versions)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")

@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=["draem", "draem-tiny"], default="draem", help="base detector")
     parser.add_argument("--width", type=int, default=None,
                         help="override both DRAEM widths (reconstructive and discriminative base channels)")
+    parser.add_argument("--head-prior", type=float, default=0.0,
+                        help="anomaly probability the untrained segmentation head starts at (focal-loss prior "
+                             "initialisation; 0: DRAEM's default; the transfer benchmark uses 0.01)")
     parser.add_argument("--val-max", type=int, default=32, help="validation anomalies (and normals) used at most")
     parser.add_argument("--device", default=_default_device(), help="cuda or cpu")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast in the inner loop")
@@ -71,9 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate on the source's test split if it has one, print a summary."""
+    from maphc2f_data.errors import UserError
     from maphc2f_data.training.bisqad import BisqadConfig, train_bisqad
 
     overrides = {} if args.width is None else {"recon_width": args.width, "disc_width": args.width}
+    if args.head_prior:
+        if not 0.0 < args.head_prior < 1.0:
+            raise UserError(f"--head-prior must be in [0, 1); got {args.head_prior}")
+        overrides["head_prior"] = args.head_prior
     config = BisqadConfig(
         category=args.category, epochs=args.epochs, batch_size=args.batch_size, size=args.size, lr=args.lr,
         lambda_sqe=args.lambda_sqe, lambda_bi=args.lambda_bi, outer_every=args.outer_every,

@@ -40,7 +40,8 @@ def trained(demo, tmp_path_factory):
     data = tmp_path_factory.mktemp("bisqad-data") / "maphc2f"
     shutil.copytree(demo, data)
     run = tmp_path_factory.mktemp("bisqad-run") / "run"
-    assert main(["train", "bisqad", "--data", str(data), "--out", str(run), "--epochs", "1", *TRAIN]) == 0
+    assert main(["train", "bisqad", "--data", str(data), "--out", str(run), "--epochs", "1", "--head-prior", "0.01",
+                 *TRAIN]) == 0
     return data, run
 
 
@@ -60,16 +61,27 @@ def test_train_writes_checkpoints_log_metrics_and_quality(trained):
     assert read_manifest(data)["quality"]["nut"]["scored"] == 48
 
 
+def test_head_prior_is_kept_in_the_checkpoint_config(trained, tmp_path, capsys):
+    from maphc2f_data.models.checkpoint import read_checkpoint_info
+
+    _, run = trained
+    assert read_checkpoint_info(run / "model.safetensors").config["head_prior"] == 0.01
+    assert main(["train", "bisqad", "--data", str(trained[0]), "--out", str(tmp_path / "run"), "--epochs", "1",
+                 "--head-prior", "1.5", *TRAIN]) == 2
+    assert "--head-prior must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_rerun_resumes_after_the_last_epoch(trained, capsys):
     data, run = trained
     assert main(["train", "bisqad", "--data", str(data), "--out", str(run), "--epochs", "2", "--no-eval",
-                 "--no-quality", *TRAIN]) == 0
+                 "--no-quality", "--head-prior", "0.01", *TRAIN]) == 0
     assert "resuming" in capsys.readouterr().out
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [entry["epoch"] for entry in log] == [0, 1]
     # other options in the same run folder: one line, exit 2
     assert main(["train", "bisqad", "--data", str(data), "--out", str(run), "--epochs", "2", "--lambda-sqe", "0",
-                 *TRAIN]) == 2
+                 "--head-prior", "0.01", *TRAIN]) == 2
     assert "other options" in capsys.readouterr().err
 
 

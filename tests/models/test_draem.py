@@ -49,6 +49,28 @@ def test_default_config_is_draem_sized():
     assert config.size_multiple == 32
 
 
+def test_head_prior_starts_every_pixel_at_the_prior_and_default_is_unchanged():
+    from dataclasses import replace
+
+    image, _, _ = _batch()
+    torch.manual_seed(0)
+    default = build_draem(TINY_DRAEM_CONFIG)
+    torch.manual_seed(0)
+    primed = build_draem(replace(TINY_DRAEM_CONFIG, head_prior=0.01))
+    # Same weights drawn; only the head's biases differ.
+    different = [name for name, value in default.state_dict().items()
+                 if not torch.equal(value, primed.state_dict()[name])]
+    assert different == ["discriminative.head.bias"]
+    torch.testing.assert_close(primed.discriminative.head.bias, torch.tensor([0.0, -4.59512]), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        start = primed(image).anomaly_map
+        baseline = default(image).anomaly_map
+    # The head's weights still see the features, but the start is near the prior, far below the default.
+    assert start.mean() < 0.05 < baseline.mean()
+    with pytest.raises(ValueError, match="head_prior"):
+        DraemConfig(head_prior=1.0)
+
+
 def test_uses_group_norm_only(model):
     kinds = {type(m).__name__ for m in model.modules()}
     assert "GroupNorm" in kinds and not any("BatchNorm" in k for k in kinds)

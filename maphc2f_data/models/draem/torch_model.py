@@ -42,6 +42,14 @@ class DraemConfig:
     norm_groups : GroupNorm uses ``gcd(channels, norm_groups)`` groups.
     score_kernel : side of the average filter applied to the anomaly map
         before its maximum is taken as the image score (odd).
+    head_prior : 0 (PyTorch's default initialisation, as DRAEM) or the
+        anomaly probability the untrained discriminative head starts at
+        everywhere (the focal-loss paper's prior initialisation, Lin et al.
+        2017). From scratch on subtle anomalies, the default start (anomaly
+        probability near 0.5 on every pixel, most of them normal) can drive
+        the head's anomaly weights negative before any feature picks out an
+        anomaly, leaving the map capped at its bias level; ``0.01`` starts
+        the other way (the transfer benchmark's validation split, README).
     """
 
     in_channels: int = 3
@@ -51,8 +59,11 @@ class DraemConfig:
     disc_multipliers: Tuple[int, ...] = (1, 2, 4, 8, 8, 8)
     norm_groups: int = 8
     score_kernel: int = 21
+    head_prior: float = 0.0
 
     def __post_init__(self):
+        if not 0.0 <= self.head_prior < 1.0:
+            raise ValueError(f"head_prior must be in [0, 1); got {self.head_prior}")
         if self.score_kernel < 1 or self.score_kernel % 2 == 0:
             raise ValueError(f"score_kernel must be a positive odd number; got {self.score_kernel}")
         for name in ("in_channels", "recon_width", "disc_width", "norm_groups"):
@@ -143,9 +154,14 @@ class ReconstructiveSubNetwork(nn.Module):
 
 
 class DiscriminativeSubNetwork(nn.Module):
-    """U-Net with skip connections (DRAEM's discriminative part)."""
+    """U-Net with skip connections (DRAEM's discriminative part).
 
-    def __init__(self, in_ch: int, out_ch: int, width: int, multipliers, groups: int):
+    ``head_prior`` > 0 (two output classes only): the head's biases start at
+    ``(0, log(prior / (1 - prior)))``, so an untrained network gives about
+    that anomaly probability everywhere (see :class:`DraemConfig`).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, width: int, multipliers, groups: int, head_prior: float = 0.0):
         super().__init__()
         widths = [width * m for m in multipliers]
         self.encoder = _Encoder(in_ch, widths, groups)
@@ -153,6 +169,11 @@ class DiscriminativeSubNetwork(nn.Module):
         self.ups = nn.ModuleList(_up(a, b, groups) for a, b in zip(rev[:-1], rev[1:]))
         self.dec_blocks = nn.ModuleList(_block(2 * b, b, groups) for b in rev[1:])
         self.head = nn.Conv2d(widths[0], out_ch, 3, padding=1)
+        if head_prior > 0:
+            if out_ch != 2 or head_prior >= 1:
+                raise ValueError(f"head_prior needs 2 output classes and a value in (0, 1); got {out_ch}, {head_prior}")
+            with torch.no_grad():
+                self.head.bias.copy_(torch.tensor([0.0, math.log(head_prior / (1 - head_prior))]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.encoder(x)
@@ -173,7 +194,7 @@ class DraemModel(nn.Module):
             c.in_channels, c.in_channels, c.recon_width, c.recon_multipliers, c.norm_groups
         )
         self.discriminative = DiscriminativeSubNetwork(
-            2 * c.in_channels, 2, c.disc_width, c.disc_multipliers, c.norm_groups
+            2 * c.in_channels, 2, c.disc_width, c.disc_multipliers, c.norm_groups, c.head_prior
         )
 
     def forward(self, image: torch.Tensor) -> DraemOutput:
