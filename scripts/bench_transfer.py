@@ -236,9 +236,7 @@ def zscore_maps(pool: NormalPool, images: np.ndarray, kernel: int):
 def metrics(maps, scores, masks, labels, kinds):
     result = evaluate(masks, maps, labels, scores)
     # Pixel AUROC per test defect kind (against all normal pixels of that category).
-    from maphc2f_data.evaluation import pixel_auroc
-
-    from maphc2f_data.evaluation import image_auroc
+    from maphc2f_data.evaluation import image_auroc, pixel_auroc
 
     by_kind, image_by_kind = {}, {}
     for kind in sorted(set(kinds) - {"good"}):
@@ -380,8 +378,9 @@ def main(argv=None) -> int:
         sheet = contact_sheet(sheet_rows, tile=max(96, args.size), first_title=categories[0])
         cv2.imwrite(str(out / "heatmaps.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
-    print(f"\n{args.source} ({args.split} split): {', '.join(categories)}; {args.size} px, {args.steps} steps x batch {args.batch}, "
-          f"width {args.width}, {args.seeds} seed(s); {results['seconds'] / 60:.1f} min")
+    print(f"\n{args.source} ({args.split} split): {', '.join(categories)}; {args.size} px, "
+          f"{args.steps} steps x batch {args.batch}, width {args.width}, {args.seeds} seed(s); "
+          f"{results['seconds'] / 60:.1f} min")
     print(f"{'anomalies':<10} {'image AUROC':>16} {'pixel AUROC':>16} {'AUPRO':>16}")
     for variant, stats in results["summary"].items():
         cells = [f"{stats[k][0]:.3f} +- {stats[k][1]:.3f}" for k in ("image_auroc", "pixel_auroc", "aupro")]

@@ -7,9 +7,10 @@ loss of the batch's anomalous samples, the mean anomaly probability on their
 anomaly pixels and the largest probability anywhere in the batch; then the
 mask areas of each source's training anomalies next to the real test
 defects' and, for the demo, how visible each generator's anomalies are
-next to the held-out defects (mean change inside the mask). After training it prints the range of the image scores (max of
-the smoothed map) of the test split's normals and defects (demo: with 10
-held-out normals, as bench_transfer). A run whose largest probability stays
+next to the held-out defects (mean change inside the mask). After training
+it prints the range of the image scores (max of the smoothed map) of the
+test split's normals and defects (demo: with 10 held-out normals, as
+bench_transfer; ``--split validation``: the demo's validation split). A run whose largest probability stays
 under 0.5 has not yet learnt to call anything an anomaly: its image scores
 sit at the same ambiguity level on every image, and its image AUROC is chance.
 One whose largest probability only creeps up, step by step, is stuck with its
