@@ -173,7 +173,7 @@ def test_package_reexports_the_public_api():
     expected = {
         "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
         "TEST_GOOD_PER_CATEGORY", "TEST_PER_DEFECT", "TEXTURE_CATEGORIES", "TRAIN_PER_CATEGORY",
-        "DemoImage", "DemoSource", "held_out_normals", "image_path", "mask_path", "parse_image_path",
+        "DemoImage", "DemoSource", "held_out_defects", "held_out_normals", "image_path", "mask_path", "parse_image_path",
         "parse_mask_path", "render_demo_image", "validation_split",
     }
     assert set(demo.__all__) == expected
@@ -215,3 +215,25 @@ def test_held_out_normals_are_new_deterministic_defect_free_renders():
     assert not np.array_equal(extra[0], extra[1])
     with pytest.raises(UserError):
         demo.held_out_normals("screw", 1)
+
+
+def test_held_out_defects_are_test_defects_on_renders_no_split_uses():
+    extra = demo.held_out_defects("pcb", per_defect=2)
+    assert [kind for kind, _ in extra] == [d for d in demo.DEFECTS for _ in range(2)]
+    for kind, item in extra:
+        assert item.defect_mask.sum() >= 30 and not np.array_equal(item.image, item.clean)
+    again = demo.held_out_defects("pcb", per_defect=2)
+    assert all(np.array_equal(a.image, b.image) and np.array_equal(a.defect_mask, b.defect_mask)
+               for (_, a), (_, b) in zip(extra, again))
+    # Their clean renders are new: no train, test, held-out-normal or validation image starts from them.
+    source = demo.DemoSource()
+    seen = [source.load_image(item) for item in source.train_images("pcb")]
+    seen += [demo.render_demo_image("pcb", "test", kind, index).clean
+             for kind in ("good",) + tuple(demo.DEFECTS) for index in range(2)]
+    seen += demo.held_out_normals("pcb", 10)
+    seen += [item.clean for _, item in demo.validation_split("pcb", per_defect=2, normals=3)]
+    assert not any(np.array_equal(item.clean, other) for _, item in extra for other in seen)
+    with pytest.raises(ValueError, match="per_defect"):
+        demo.held_out_defects("pcb", per_defect=-1)
+    with pytest.raises(UserError):
+        demo.held_out_defects("screw", 1)

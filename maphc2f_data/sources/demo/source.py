@@ -51,6 +51,8 @@ _EXTRA_NORMAL_VARIANT = 1000
 _VALIDATION_DEFECT_VARIANT = 3000
 _VALIDATION_NORMAL_VARIANT = 5000
 _VALIDATION_MAX_PER_KIND = 100
+# Extra held-out test defects (benchmarks): 7000 + 100 * kind + index.
+_HELD_OUT_DEFECT_VARIANT = 7000
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,30 @@ def held_out_normals(category: str, count: int) -> List[np.ndarray]:
     return [_render_normal(category, _EXTRA_NORMAL_VARIANT + index)[0].copy() for index in range(count)]
 
 
+def held_out_defects(category: str, per_defect: int) -> List[Tuple[str, DemoImage]]:
+    """``per_defect`` extra test defects of each kind for ``category``, in neither split.
+
+    The test split holds :data:`TEST_PER_DEFECT` defects of each kind per
+    category: 40 defects over the four rendered objects, too few for an
+    image AUROC whose spread over training seeds is smaller than the
+    differences between detectors. Benchmarks add these (and
+    :func:`held_out_normals`): the test split's defect processes on renders
+    whose seeds (variants 7000-7499) no train, test, validation or
+    held-out-normal image uses.
+
+    Returns
+    -------
+    list of (str, DemoImage)
+        ``(defect, image)`` per kind in :data:`DEFECTS` order.
+    """
+    _check_category(category)
+    if not 0 <= per_defect <= _VALIDATION_MAX_PER_KIND:
+        raise ValueError(f"per_defect must be in [0, {_VALIDATION_MAX_PER_KIND}], got {per_defect}")
+    return [(defect, _render_with_defect(category, _HELD_OUT_DEFECT_VARIANT + _VALIDATION_MAX_PER_KIND * kind_index
+                                         + index, defect))
+            for kind_index, defect in enumerate(DEFECTS) for index in range(per_defect)]
+
+
 def validation_split(category: str, per_defect: int = 4, normals: int = 10) -> List[Tuple[str, DemoImage]]:
     """A validation split of ``category``: the test split's defect processes on other renders.
 
@@ -156,8 +182,8 @@ def validation_split(category: str, per_defect: int = 4, normals: int = 10) -> L
     demo's test split; tuning anything on that split would overfit it. This
     split draws the same defect processes on renders whose seeds (variants
     3000-3499 for defects, 5000 on for normals) are disjoint from every
-    train, test and :func:`held_out_normals` image, so settings can be chosen
-    here and the test split used once.
+    train, test, :func:`held_out_normals` and :func:`held_out_defects`
+    image, so settings can be chosen here and the test split used once.
 
     Parameters
     ----------
@@ -280,6 +306,7 @@ __all__ = [
     "TRAIN_PER_CATEGORY",
     "DemoImage",
     "DemoSource",
+    "held_out_defects",
     "held_out_normals",
     "image_path",
     "mask_path",
