@@ -92,6 +92,15 @@ def make_net(width: int, size: int, prior: float = 0.0) -> torch.nn.Module:
     return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4, head_prior=prior)
 
 
+def lr_schedule(optimizer: torch.optim.Optimizer, steps: int, drops: str):
+    """DRAEM's schedule: the learning rate times 0.2 at each fraction of ``steps`` in ``drops``
+    ("0.8,0.9", its MultiStepLR); ``drops`` empty: constant (the first versions)."""
+    fractions = [float(f) for f in drops.split(",")] if drops else []
+    if any(not 0 < f < 1 for f in fractions):
+        raise SystemExit(f"--lr-drops: fractions of the steps in (0, 1), got {drops!r}")
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(steps * f) for f in fractions], gamma=0.2)
+
+
 def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = False) -> torch.Tensor:
     """Soft Dice of the anomaly class per sample, averaged; ``anomalous_only``: over the samples with
     an anomaly only (an empty mask's Dice rewards an all-normal map and nothing else)."""
@@ -157,6 +166,7 @@ def train(variant, pool, shards, textures, args, seed, device):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
     net = make_net(args.width, args.size, args.prior).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    schedule = lr_schedule(optimizer, args.steps, args.lr_drops)
     batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
                       args.online_kinds.split(",") if args.online_kinds else None)
     net.train()
@@ -168,6 +178,7 @@ def train(variant, pool, shards, textures, args, seed, device):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
     return net.eval()
 
 
@@ -188,20 +199,26 @@ def validation_set(categories, size, per_defect=4, normals=10):
     return sets
 
 
-def test_set(source, categories, size, extra_normals=0):
+def test_set(source, categories, size, extra_normals=0, extra_defects=0):
     """Per category: (images, masks, labels, kinds) of the real test split, plus ``extra_normals``
-    held-out normal renders (demo only; its split has 2 normals per category)."""
+    held-out normal renders and ``extra_defects`` held-out defects of each kind (demo only; its split
+    has 2 normals and 2 defects of each kind per category)."""
+    from maphc2f_data.sources.demo import held_out_defects, held_out_normals
+
     sets = {}
     for category in categories:
         images, masks, labels, kinds = [], [], [], []
-        if extra_normals:
-            from maphc2f_data.sources.demo import held_out_normals
-
-            for image in held_out_normals(category, extra_normals):
-                images.append(resize_square(image, size))  # the one resize rule of the test images too
-                masks.append(np.zeros((size, size), bool))
-                labels.append(0)
-                kinds.append("good")
+        for image in held_out_normals(category, extra_normals) if extra_normals else []:
+            images.append(resize_square(image, size))  # the one resize rule of the test images too
+            masks.append(np.zeros((size, size), bool))
+            labels.append(0)
+            kinds.append("good")
+        for kind, item in held_out_defects(category, extra_defects) if extra_defects else []:
+            images.append(resize_square(item.image, size))
+            masks.append(cv2.resize(item.defect_mask.astype(np.uint8), (size, size),
+                                    interpolation=cv2.INTER_NEAREST) > 0)
+            labels.append(int(masks[-1].any()))
+            kinds.append(kind)
         for item in source.test_images(category):
             image = load_square(source, item, size)
             mask = source.load_mask(item)
@@ -265,6 +282,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-drops", default="0.8,0.9",
+                        help="fractions of the steps where the learning rate drops x0.2 (DRAEM's MultiStepLR; "
+                             "chosen on the validation split); '': constant (the first versions)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous",
                         help="Dice term over the batch's samples with an anomaly (default, chosen on the "
@@ -288,6 +308,9 @@ def main(argv=None) -> int:
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")
+    parser.add_argument("--extra-defects", type=int, default=None,
+                        help="demo only: held-out defects of each kind added per category to the test split "
+                             "(sources.demo.held_out_defects; default 0, the split's 2 per kind alone)")
     parser.add_argument("--split", choices=("test", "validation"), default="test",
                         help="evaluate on the source's test split, or (demo only) on its validation split: the "
                              "same defect processes on other renders (4 per kind, 10 normals), where settings "
@@ -310,15 +333,19 @@ def main(argv=None) -> int:
         if "shards" in variants else []
     if args.extra_normals is None:
         args.extra_normals = 10 if args.source == "demo" else 0
-    if args.extra_normals and args.source != "demo":
-        raise SystemExit(f"bench_transfer.py: --extra-normals is for the demo source only (got --source {args.source})")
+    if args.extra_defects is None:
+        args.extra_defects = 0
+    for name in ("extra_normals", "extra_defects"):
+        if getattr(args, name) and args.source != "demo":
+            raise SystemExit(f"bench_transfer.py: --{name.replace('_', '-')} is for the demo source only "
+                             f"(got --source {args.source})")
     if args.split == "validation":
         if args.source != "demo":
             raise SystemExit(f"bench_transfer.py: --split validation is for the demo source only "
                              f"(got --source {args.source}); hold out a category instead")
         tests = validation_set(categories, args.size)
     else:
-        tests = test_set(source, categories, args.size, args.extra_normals)
+        tests = test_set(source, categories, args.size, args.extra_normals, args.extra_defects)
     kernel = max(3, args.size // 12) | 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

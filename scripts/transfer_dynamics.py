@@ -48,6 +48,7 @@ def trace(variant: str, pool, textures, tests, args) -> None:
     torch.manual_seed(args.seed)
     net = bench.make_net(args.width, args.size, args.prior)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    schedule = bench.lr_schedule(optimizer, args.steps, args.lr_drops)
     batches = bench.Batches(variant, pool, [], textures, args.seed, args.batch)
     print(f"\n{variant} (seed {args.seed}, Dice over {args.dice} samples in the loss)")
     print(f"{'step':>6} {'focal':>8} {'dice(anom)':>10} {'p on anomaly px':>16} {'max p':>7}")
@@ -60,6 +61,7 @@ def trace(variant: str, pool, textures, tests, args) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        schedule.step()
         if step % args.every == 0 or step == args.steps - 1:
             with torch.no_grad():
                 p = logits.softmax(1)[:, 1]
@@ -148,6 +150,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-drops", default="0.8,0.9", help="as bench_transfer.py --lr-drops ('': constant)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous")
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior (0: off)")
