@@ -16,13 +16,16 @@ held-out defects by default: scratches, dents, stains, missing pieces and
 cut-paste, made by processes other than the three generators), with image
 AUROC, pixel AUROC and AUPRO, next to a training-free per-pixel z-score
 against the normals. Every batch is half untouched normals, half anomalies.
-Settings were chosen on synthetic validation data, never on the test split.
+Settings were chosen on synthetic validation data, never on the test split
+(``scripts/transfer_validation.py`` asks the questions that need several
+scores of the same networks).
 
 Usage::
 
     python scripts/bench_transfer.py                           # demo, 5 seeds, table + JSON + sheet
     python scripts/bench_transfer.py --steps 60 --seeds 1      # a quick look
     python scripts/bench_transfer.py --split validation --variants online,draem   # where settings are chosen
+    python scripts/bench_transfer.py --extra-defects 8         # demo: 8 more held-out defects per kind
     python scripts/bench_transfer.py --source mvtec --root ~/data/mvtec_ad --categories bottle --size 256 \\
         --steps 4000 --width 32 --device cuda --texture-dir ~/data/dtd/images
 """
@@ -99,6 +102,13 @@ def lr_schedule(optimizer: torch.optim.Optimizer, steps: int, drops: str):
     if any(not 0 < f < 1 for f in fractions):
         raise SystemExit(f"--lr-drops: fractions of the steps in (0, 1), got {drops!r}")
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, [int(steps * f) for f in fractions], gamma=0.2)
+
+
+def score_kernel(size: int) -> int:
+    """Side of the image score's averaging window (image score: max of the map averaged over it, DRAEM's
+    rule). DRAEM's 21 at 256 px is about ``size // 12``; half of that (5 at 96 px), chosen on the
+    validation split, keeps thin scratches from being averaged away."""
+    return max(3, size // 24) | 1
 
 
 def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = False) -> torch.Tensor:
@@ -350,11 +360,9 @@ def main(argv=None) -> int:
         tests = validation_set(categories, args.size)
     else:
         tests = test_set(source, categories, args.size, args.extra_normals, args.extra_defects)
-    # Image score: max of the map averaged over kernel x kernel (DRAEM's rule). DRAEM's 21 at 256 px is
-    # about size // 12; half of that (5 at 96 px) was chosen on the validation split (thin scratches).
     if args.score_kernel < 0:
         raise SystemExit(f"bench_transfer.py: --score-kernel must be >= 0 (0: the default), got {args.score_kernel}")
-    kernel = args.score_kernel or max(3, args.size // 24) | 1
+    kernel = args.score_kernel or score_kernel(args.size)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

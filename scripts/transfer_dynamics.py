@@ -70,7 +70,7 @@ def trace(variant: str, pool, textures, tests, args) -> None:
                       f"{p[inside].mean().item() if inside.any() else float('nan'):>16.3f} {p.max().item():>7.3f}")
     # The image scores bench_transfer ranks: a model that calls nothing an anomaly scores all alike.
     net.eval()
-    kernel = max(3, args.size // 12) | 1
+    kernel = bench.score_kernel(args.size)
     for category, (images, _, labels, _) in tests.items():
         _, scores = bench.predict(net, images, "cpu", kernel)
         normal, defect = scores[labels == 0], scores[labels == 1]

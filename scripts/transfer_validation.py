@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Settings questions of the transfer benchmark, asked on the demo's validation split (evidence, not a benchmark).
+
+Trains ``bench_transfer.py``'s detector exactly as it does (its ``train``:
+same batches, loss, learning-rate drops, head prior, seed) and scores every
+trained network several ways at once, so that evaluation choices are compared
+on the *same* networks:
+
+* on a big validation set (``--per-defect`` defects of each kind and
+  ``--normals`` normals per category, from ``sources.demo.validation_split``)
+  and on the small one ``bench_transfer.py --split validation`` uses (its
+  first 4 per kind and first 10 normals, a subset of the big one): how much
+  of the image AUROC's spread over seeds is the small set's;
+* with several image-score kernels (``--kernels``; the image score is the
+  max of the map averaged over kernel x kernel pixels).
+
+``--fresh`` takes the big set's *second* half instead (renders
+``validation_split(category, 2 * per_defect, 2 * normals)`` holds beyond
+the first half), to confirm a choice on renders it was not chosen on.
+
+Usage::
+
+    python scripts/transfer_validation.py --lr-drops '' --threads 1      # constant learning rate
+    python scripts/transfer_validation.py --threads 1                    # DRAEM's drops (the default)
+    python scripts/transfer_validation.py --fresh --first-seed 3 --threads 1
+    python scripts/transfer_validation.py --variants online --synthesis-config \\
+        '{"crack": {"max_darken": [0.15, 0.85]}}' --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_transfer as bench  # noqa: E402
+from maphc2f_data.evaluation import evaluate, image_auroc  # noqa: E402
+from maphc2f_data.models.draem.torch_model import image_score  # noqa: E402
+from maphc2f_data.sampling import resize_square  # noqa: E402
+from maphc2f_data.sources import get_source  # noqa: E402
+from maphc2f_data.sources.demo import validation_split  # noqa: E402
+from maphc2f_data.training.augment import NormalPool  # noqa: E402
+from maphc2f_data.training.draem_style import load_textures  # noqa: E402
+
+SMALL_PER_DEFECT, SMALL_NORMALS = 4, 10  # bench_transfer.py --split validation
+
+
+def big_validation_set(category: str, size: int, per_defect: int, normals: int, fresh: bool):
+    """(images, masks, labels, kinds, small) of one category; ``small`` indexes the small set in it."""
+    if fresh:
+        split = validation_split(category, 2 * per_defect, 2 * normals)
+        goods = [item for item in split if item[0] == "good"][normals:]
+        defects = [item for item in split if item[0] != "good"]
+        split = goods + [item for start in range(0, len(defects), 2 * per_defect)
+                         for item in defects[start + per_defect:start + 2 * per_defect]]
+    else:
+        split = validation_split(category, per_defect, normals)
+    images = np.stack([resize_square(item.image, size) for _, item in split])
+    masks = np.stack([np.zeros((size, size), bool) if item.defect_mask is None else cv2.resize(
+        item.defect_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+        for _, item in split])
+    kinds = [kind for kind, _ in split]
+    small = list(range(min(SMALL_NORMALS, normals))) + [
+        normals + per_defect * k + i for k in range(len(set(kinds) - {"good"}))
+        for i in range(min(SMALL_PER_DEFECT, per_defect))]
+    return images, masks, masks.reshape(len(masks), -1).any(1).astype(int), kinds, np.array(small)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--categories", default="bottle_cap,capsule,nut,pcb")
+    parser.add_argument("--variants", default="online,draem", help="online and/or draem")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--per-defect", type=int, default=20)
+    parser.add_argument("--normals", type=int, default=50)
+    parser.add_argument("--fresh", action="store_true", help="the big set's second half (see above)")
+    parser.add_argument("--kernels", default="1,5,9,15", help="image-score kernels to compare")
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-drops", default="0.8,0.9", help="as bench_transfer.py --lr-drops ('': constant)")
+    parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior")
+    parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch CPU threads (results are reproducible for the same count, not across counts)")
+    parser.add_argument("--out", default="", help="a JSON file for every number (and the image scores)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    bench.use_synthesis_config(json.loads(args.synthesis_config))
+    # The fields bench_transfer.train reads that this script does not vary.
+    args.physics_overrides, args.online_kinds, args.dice = "{}", "", "anomalous"
+    categories = args.categories.split(",")
+    kernels = [int(k) for k in args.kernels.split(",")]
+    pool = NormalPool(get_source("demo", None), categories, args.size)
+    textures = load_textures(None, args.size)
+    sets = {c: big_validation_set(c, args.size, args.per_defect, args.normals, args.fresh) for c in categories}
+
+    runs = {}
+    for variant in args.variants.split(","):
+        runs[variant] = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            started = time.perf_counter()
+            net = bench.train(variant, pool, [], textures, args, seed, "cpu")
+            per_category = {}
+            for category in categories:
+                images, masks, labels, kinds, small = sets[category]
+                maps, _ = bench.predict(net, images, "cpu", kernels[0])
+                result = {}
+                for kernel in kernels:
+                    scores = image_score(torch.from_numpy(maps)[:, None], kernel).numpy()
+                    result[f"image_big_k{kernel}"] = image_auroc(labels, scores)
+                    result[f"image_small_k{kernel}"] = image_auroc(labels[small], scores[small])
+                    result[f"scores_k{kernel}"] = scores.tolist()
+                big = evaluate(masks, maps, labels, scores)
+                result["pixel_big"], result["aupro_big"] = big["pixel_auroc"], big["aupro"]
+                result["pixel_small"] = evaluate(masks[small], maps[small], labels[small],
+                                                 scores[small])["pixel_auroc"]
+                per_category[category] = result
+            runs[variant].append(per_category)
+            print(f"{variant} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    keys = [k for k in runs[next(iter(runs))][0][categories[0]] if not k.startswith("scores")]
+    if args.out:
+        Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": runs,
+                                              "labels": {c: sets[c][2].tolist() for c in categories},
+                                              "kinds": {c: sets[c][3] for c in categories}}, default=float))
+    half = "second" if args.fresh else "first"
+    print(f"\nvalidation split ({half} half: {args.per_defect} per kind, {args.normals} normals per category; "
+          f"small: {SMALL_PER_DEFECT} per kind, {SMALL_NORMALS} normals), seeds {args.first_seed}-"
+          f"{args.first_seed + args.seeds - 1}, lr drops {args.lr_drops or 'none'}; mean over categories")
+    print(f"{'variant':<8} {'metric':<15} {'mean +- std over seeds':>23}  per seed")
+    for variant, variant_runs in runs.items():
+        for key in keys:
+            values = [float(np.mean([run[c][key] for c in categories])) for run in variant_runs]
+            print(f"{variant:<8} {key:<15} {np.mean(values):>14.3f} +- {np.std(values):.3f}  "
+                  + " ".join(f"{v:.3f}" for v in values))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
