@@ -70,7 +70,7 @@ def trace(variant: str, pool, textures, tests, args) -> None:
                       f"{p[inside].mean().item() if inside.any() else float('nan'):>16.3f} {p.max().item():>7.3f}")
     # The image scores bench_transfer ranks: a model that calls nothing an anomaly scores all alike.
     net.eval()
-    kernel = bench.score_kernel(args.size)
+    kernel = args.score_kernel or bench.score_kernel(args.size)
     for category, (images, _, labels, _) in tests.items():
         _, scores = bench.predict(net, images, "cpu", kernel)
         normal, defect = scores[labels == 0], scores[labels == 1]
@@ -151,6 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lr-drops", default="0.8,0.9", help="as bench_transfer.py --lr-drops ('': constant)")
+    parser.add_argument("--score-kernel", type=int, default=0, help="as bench_transfer.py --score-kernel")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous")
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior (0: off)")
