@@ -322,7 +322,7 @@ def main(argv=None) -> int:
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")
-    parser.add_argument("--extra-defects", type=int, default=None,
+    parser.add_argument("--extra-defects", type=int, default=0,
                         help="demo only: held-out defects of each kind added per category to the test split "
                              "(sources.demo.held_out_defects; default 0, the split's 2 per kind alone)")
     parser.add_argument("--split", choices=("test", "validation"), default="test",
@@ -347,8 +347,6 @@ def main(argv=None) -> int:
         if "shards" in variants else []
     if args.extra_normals is None:
         args.extra_normals = 10 if args.source == "demo" else 0
-    if args.extra_defects is None:
-        args.extra_defects = 0
     for name in ("extra_normals", "extra_defects"):
         if getattr(args, name) and args.source != "demo":
             raise SystemExit(f"bench_transfer.py: --{name.replace('_', '-')} is for the demo source only "

@@ -155,12 +155,16 @@ def held_out_defects(category: str, per_defect: int) -> List[Tuple[str, DemoImag
     """``per_defect`` extra test defects of each kind for ``category``, in neither split.
 
     The test split holds :data:`TEST_PER_DEFECT` defects of each kind per
-    category: 40 defects over the four rendered objects, too few for an
-    image AUROC whose spread over training seeds is smaller than the
-    differences between detectors. Benchmarks add these (and
-    :func:`held_out_normals`): the test split's defect processes on renders
-    whose seeds (variants 7000-7499) no train, test, validation or
-    held-out-normal image uses.
+    category, so a per-kind image AUROC rests on two images. Benchmarks that
+    want more add these (and :func:`held_out_normals`): the test split's
+    defect processes on renders whose seeds (variants 7000-7499) no train,
+    test, validation or held-out-normal image uses.
+
+    Parameters
+    ----------
+    category : str
+    per_defect : int
+        Defective images per defect kind (at most 100).
 
     Returns
     -------
