@@ -192,6 +192,13 @@ def train(variant, pool, shards, textures, args, seed, device):
     return net.eval()
 
 
+def resize_mask(mask, size: int) -> np.ndarray:
+    """A defect mask (or None: an all-normal one) at ``size`` x ``size``, nearest neighbour, bool."""
+    if mask is None:
+        return np.zeros((size, size), bool)
+    return cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+
+
 def validation_set(categories, size, per_defect=4, normals=10):
     """Per category: (images, masks, labels, kinds) of the demo's validation split (the test split's
     defect processes on renders no other split uses; ``sources.demo.validation_split``)."""
@@ -201,9 +208,7 @@ def validation_set(categories, size, per_defect=4, normals=10):
     for category in categories:
         split = validation_split(category, per_defect, normals)
         images = np.stack([resize_square(item.image, size) for _, item in split])
-        masks = np.stack([np.zeros((size, size), bool) if item.defect_mask is None else cv2.resize(
-            item.defect_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
-            for _, item in split])
+        masks = np.stack([resize_mask(item.defect_mask, size) for _, item in split])
         sets[category] = (images, masks, masks.reshape(len(masks), -1).any(1).astype(int),
                           [kind for kind, _ in split])
     return sets
@@ -225,15 +230,12 @@ def test_set(source, categories, size, extra_normals=0, extra_defects=0):
             kinds.append("good")
         for kind, item in held_out_defects(category, extra_defects) if extra_defects else []:
             images.append(resize_square(item.image, size))
-            masks.append(cv2.resize(item.defect_mask.astype(np.uint8), (size, size),
-                                    interpolation=cv2.INTER_NEAREST) > 0)
+            masks.append(resize_mask(item.defect_mask, size))
             labels.append(int(masks[-1].any()))
             kinds.append(kind)
         for item in source.test_images(category):
             image = load_square(source, item, size)
-            mask = source.load_mask(item)
-            mask = np.zeros((size, size), bool) if mask is None else cv2.resize(
-                mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+            mask = resize_mask(source.load_mask(item), size)
             images.append(image)
             masks.append(mask)
             labels.append(int(mask.any()))

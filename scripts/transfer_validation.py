@@ -35,7 +35,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -44,9 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_transfer as bench  # noqa: E402
 from maphc2f_data.evaluation import evaluate, image_auroc  # noqa: E402
 from maphc2f_data.models.draem.torch_model import image_score  # noqa: E402
-from maphc2f_data.sampling import resize_square  # noqa: E402
 from maphc2f_data.sources import get_source  # noqa: E402
-from maphc2f_data.sources.demo import validation_split  # noqa: E402
 from maphc2f_data.training.augment import NormalPool  # noqa: E402
 from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 
@@ -55,23 +52,18 @@ SMALL_PER_DEFECT, SMALL_NORMALS = 4, 10  # bench_transfer.py --split validation
 
 def big_validation_set(category: str, size: int, per_defect: int, normals: int, fresh: bool):
     """(images, masks, labels, kinds, small) of one category; ``small`` indexes the small set in it."""
-    if fresh:
-        split = validation_split(category, 2 * per_defect, 2 * normals)
-        goods = [item for item in split if item[0] == "good"][normals:]
-        defects = [item for item in split if item[0] != "good"]
-        split = goods + [item for start in range(0, len(defects), 2 * per_defect)
-                         for item in defects[start + per_defect:start + 2 * per_defect]]
-    else:
-        split = validation_split(category, per_defect, normals)
-    images = np.stack([resize_square(item.image, size) for _, item in split])
-    masks = np.stack([np.zeros((size, size), bool) if item.defect_mask is None else cv2.resize(
-        item.defect_mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
-        for _, item in split])
-    kinds = [kind for kind, _ in split]
+    if not fresh:
+        images, masks, labels, kinds = bench.validation_set([category], size, per_defect, normals)[category]
+    else:  # the second half of every group of validation_split(category, 2 * per_defect, 2 * normals)
+        images, masks, labels, kinds = bench.validation_set([category], size, 2 * per_defect, 2 * normals)[category]
+        kind_count = len(set(kinds) - {"good"})
+        chosen = list(range(normals, 2 * normals)) + [
+            2 * normals + 2 * per_defect * k + per_defect + i for k in range(kind_count) for i in range(per_defect)]
+        images, masks, labels, kinds = images[chosen], masks[chosen], labels[chosen], [kinds[i] for i in chosen]
     small = list(range(min(SMALL_NORMALS, normals))) + [
         normals + per_defect * k + i for k in range(len(set(kinds) - {"good"}))
         for i in range(min(SMALL_PER_DEFECT, per_defect))]
-    return images, masks, masks.reshape(len(masks), -1).any(1).astype(int), kinds, np.array(small)
+    return images, masks, labels, kinds, np.array(small)
 
 
 def main(argv=None) -> int:
