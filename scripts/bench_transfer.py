@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from maphc2f_data.evaluation import evaluate
 from maphc2f_data.models.draem.loss import focal_loss_per_sample
 from maphc2f_data.models.draem.torch_model import DiscriminativeSubNetwork, image_score
-from maphc2f_data.sampling import load_square, resize_square
+from maphc2f_data.sampling import load_square, resize_label, resize_square
 from maphc2f_data.sources import get_source
 from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, PhysicsAnomalies
 from maphc2f_data.training.data import ShardRows, to_tensor
@@ -124,28 +124,41 @@ def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = F
 
 
 def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dataset: str, seed: int,
-               count: int) -> List[Dict[str, torch.Tensor]]:
-    """The anomalies of a MaPhC2F build (built here unless ``dataset`` names one)."""
+               count: int, build_size: int = 0) -> List[Dict[str, torch.Tensor]]:
+    """The anomalies of a MaPhC2F build (built here at ``build_size``, default ``size``, unless ``dataset``
+    names one), resized to ``size`` (``resize_square``, masks by ``resize_label``; rows whose mask vanishes
+    at ``size`` are left out)."""
     if not dataset:
         from maphc2f_data.builder import BuildConfig, SerialRunner, build
 
         dataset = str(Path(tempfile.mkdtemp(prefix="bench-transfer-")) / "maphc2f")
         build(BuildConfig(source=source_name, root=root, out=dataset, categories=tuple(categories), count=count,
-                          size=size, seed=seed), runner=SerialRunner(), progress=False, log=lambda m: None)
-    rows = ShardRows(dataset, categories=list(categories), with_normal=False)
-    return [{"image": row["image"], "mask": row["mask"]} for row in rows]
+                          size=build_size or size, seed=seed), runner=SerialRunner(), progress=False,
+              log=lambda m: None)
+    rows = []
+    for row in ShardRows(dataset, categories=list(categories), with_normal=False):
+        image, mask = row["image"], row["mask"]
+        if image.shape[-1] != size:
+            pixels = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            label = resize_label(mask[0].numpy() > 0.5, size)
+            if not label.any():
+                continue
+            image, mask = to_tensor(resize_square(pixels, size)), torch.from_numpy(label.astype(np.float32))[None]
+        rows.append({"image": image, "mask": mask})
+    return rows
 
 
 class Batches:
     """Training batches of one variant: half normals, half anomalies."""
 
     def __init__(self, variant: str, pool: NormalPool, shards, textures, seed: int, batch: int,
-                 overrides=None, kinds=None):
+                 overrides=None, kinds=None, synthesis_pool: NormalPool = None):
         self.variant, self.pool, self.shards, self.batch = variant, pool, shards, batch
         self.rng = np.random.default_rng([seed, 7])
         length = 10**9
-        self.physics = PhysicsAnomalies(pool, seed=seed, normal_ratio=0.0, length=length, overrides=overrides,
-                                        kinds=kinds)
+        # MaPhC2F anomalies are made on ``synthesis_pool`` (e.g. the build's 512 px) and resized to the pool's size.
+        self.physics = PhysicsAnomalies(synthesis_pool or pool, seed=seed, normal_ratio=0.0, length=length,
+                                        overrides=overrides, kinds=kinds, size=pool.size)
         self.draem = DraemStyleAnomalies(pool, textures, seed=seed, normal_ratio=0.0, length=length)
 
     def _anomaly(self, step: int, slot: int) -> Dict[str, torch.Tensor]:
@@ -172,13 +185,23 @@ class Batches:
         return torch.stack(images), torch.stack(masks)
 
 
-def train(variant, pool, shards, textures, args, seed, device):
+def synthesis_pool_for(source, categories, args):
+    """The normals MaPhC2F anomalies are made on: at ``--synthesis-size`` (None: the detector's pool)."""
+    if args.synthesis_size < 0 or (args.synthesis_size and args.synthesis_size < args.size):
+        raise SystemExit(f"bench_transfer.py: --synthesis-size must be 0 or at least --size {args.size}, "
+                         f"got {args.synthesis_size}")
+    if args.synthesis_size in (0, args.size):
+        return None
+    return NormalPool(source, categories, args.synthesis_size)
+
+
+def train(variant, pool, shards, textures, args, seed, device, synthesis_pool=None):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
     net = make_net(args.width, args.size, args.prior).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     schedule = lr_schedule(optimizer, args.steps, args.lr_drops)
     batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
-                      args.online_kinds.split(",") if args.online_kinds else None)
+                      args.online_kinds.split(",") if args.online_kinds else None, synthesis_pool)
     net.train()
     for step in range(args.steps):
         images, masks = batches(step)
@@ -310,6 +333,9 @@ def main(argv=None) -> int:
                              "size // 24, odd: 5 at 96 px, chosen on the validation split; DRAEM's size // 12 "
                              "gives 9, the first versions)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--synthesis-size", type=int, default=0,
+                        help="MaPhC2F anomalies (online, and the shards' build) are made at this size and resized "
+                             "to --size, as a detector reads a build made at a larger size (0: at --size)")
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")
     parser.add_argument("--physics-overrides", default="{}",
@@ -344,8 +370,10 @@ def main(argv=None) -> int:
     variants = args.variants.split(",")
     started = time.perf_counter()
     pool = NormalPool(source, categories, args.size)
+    synthesis_pool = synthesis_pool_for(source, categories, args)
     textures = load_textures(args.texture_dir, args.size)
-    shards = shard_pool(args.source, args.root, categories, args.size, args.dataset, 0, args.shard_count) \
+    shards = shard_pool(args.source, args.root, categories, args.size, args.dataset, 0, args.shard_count,
+                        args.synthesis_size) \
         if "shards" in variants else []
     if args.extra_normals is None:
         args.extra_normals = 10 if args.source == "demo" else 0
@@ -381,7 +409,7 @@ def main(argv=None) -> int:
         results["runs"][variant] = []
         for seed in range(args.seeds):
             t0 = time.perf_counter()
-            net = train(variant, pool, shards, textures, args, seed, args.device)
+            net = train(variant, pool, shards, textures, args, seed, args.device, synthesis_pool)
             per_category = {}
             for category in categories:
                 images, masks, labels, kinds = tests[category]

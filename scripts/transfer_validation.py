@@ -85,6 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lr-drops", default="0.8,0.9", help="as bench_transfer.py --lr-drops ('': constant)")
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior")
     parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
+    parser.add_argument("--synthesis-size", type=int, default=0, help="as bench_transfer.py --synthesis-size")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (results are reproducible for the same count, not across counts)")
     parser.add_argument("--out", default="", help="a JSON file for every number (and the image scores)")
@@ -96,6 +97,7 @@ def main(argv=None) -> int:
     categories = args.categories.split(",")
     kernels = [int(k) for k in args.kernels.split(",")]
     pool = NormalPool(get_source("demo", None), categories, args.size)
+    synthesis_pool = bench.synthesis_pool_for(get_source("demo", None), categories, args)
     textures = load_textures(None, args.size)
     sets = {c: big_validation_set(c, args.size, args.per_defect, args.normals, args.fresh) for c in categories}
 
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
         runs[variant] = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.perf_counter()
-            net = bench.train(variant, pool, [], textures, args, seed, "cpu")
+            net = bench.train(variant, pool, [], textures, args, seed, "cpu", synthesis_pool)
             per_category = {}
             for category in categories:
                 images, masks, labels, kinds, small = sets[category]

@@ -21,8 +21,10 @@ from maphc2f_data.sampling.sample import (
     make_samples,
     make_samples_batch,
     params_json,
+    resize_label,
     resize_square,
 )
 
 __all__ = ["STAGES", "NormalImages", "Sample", "StageTimes", "load_square", "make_sample", "make_samples",
-           "make_samples_batch", "params_json", "resize_square"]
+           "make_samples_batch", "params_json", "resize_label",
+           "resize_square"]

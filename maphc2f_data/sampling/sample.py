@@ -81,6 +81,41 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
+def resize_label(mask: np.ndarray, size: int) -> np.ndarray:
+    """Resize an anomaly mask of a square image to ``size x size``: a pixel is anomalous when at least half
+    of its area was.
+
+    The label rule that goes with :func:`resize_square`: when shrinking, the
+    mask's area coverage (``cv2.INTER_AREA``) is thresholded at 0.5, so a
+    defect keeps its size and a crack thinner than half a target pixel
+    vanishes from the label as it fades from the image; when growing,
+    nearest neighbour.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, H)
+    size : int
+
+    Returns
+    -------
+    ndarray of bool, shape (size, size)
+
+    Examples
+    --------
+    >>> mask = np.zeros((8, 8), bool); mask[:, :3] = True
+    >>> resize_label(mask, 4)[0]
+    array([ True,  True, False, False])
+    """
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
+        raise ValueError(f"mask must be a square (H, H) array, got shape {mask.shape}")
+    if mask.shape == (size, size):
+        return mask.copy()
+    if mask.shape[0] > size:
+        return cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) >= 0.5
+    return cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+
+
 def crop_to_aspect(image: np.ndarray, max_aspect: float) -> np.ndarray:
     """Centre crop of ``image`` whose long side is at most ``max_aspect`` times its short one.
 

@@ -72,10 +72,14 @@ class NormalPool:
 class _Augmented(Dataset):
     """Shared indexing: ``length`` items over the pool, seeded per (seed, epoch, index)."""
 
-    def __init__(self, pool: NormalPool, *, seed: int, normal_ratio: float, length: Optional[int]) -> None:
+    def __init__(self, pool: NormalPool, *, seed: int, normal_ratio: float, length: Optional[int],
+                 size: Optional[int] = None) -> None:
         if not 0.0 <= normal_ratio < 1.0:
             raise ValueError(f"normal_ratio must be in [0, 1), got {normal_ratio}")
+        if size is not None and not 0 < int(size) <= pool.size:
+            raise ValueError(f"size must be in [1, pool.size={pool.size}], got {size}")
         self.pool = pool
+        self.size = pool.size if size is None else int(size)
         self.seed = int(seed)
         self.normal_ratio = float(normal_ratio)
         self.length = int(length) if length is not None else len(pool)
@@ -91,6 +95,13 @@ class _Augmented(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def _item(self, image: np.ndarray, mask: np.ndarray, defect_type: int, normal: np.ndarray) -> Dict[str, Any]:
+        if self.size != self.pool.size:
+            from maphc2f_data.sampling import resize_label, resize_square
+
+            image, normal = resize_square(image, self.size), resize_square(normal, self.size)
+            mask = resize_label(mask, self.size)
+            if not mask.any():  # thinner than half a pixel at this size: the image is (nearly) unchanged
+                image, defect_type = normal, NORMAL
         return {"image": to_tensor(image), "mask": torch.from_numpy(mask.astype(np.float32))[None],
                 "defect_type": int(defect_type), "normal": to_tensor(normal), "label": int(mask.any())}
 
@@ -128,6 +139,16 @@ class PhysicsAnomalies(_Augmented):
         overrides), e.g. ``{"deformation": {"shading": 0.05}}``.
     length : int, optional
         Items per epoch (default: one per normal image).
+    size : int, optional
+        Side ``S`` of the items (default: the pool's). Smaller than the
+        pool's, the anomalies are made on the pool's images and then resized
+        (:func:`~maphc2f_data.sampling.resize_square`, the mask by
+        :func:`~maphc2f_data.sampling.resize_label`), as a detector reads a
+        build made at a larger size: the generators' lengths are set at
+        512 px (cracks keep a minimum width at any size), so a pool at the
+        build's 512 px and ``size`` at the detector's input gives the
+        anomalies a 512-px build holds, not thicker ones. An anomaly whose
+        mask vanishes at ``size`` gives a normal item.
 
     Items are dicts: ``image`` float32 (3, S, S) in [0, 1], ``mask`` float32
     (1, S, S), ``defect_type`` (index into ``DEFECT_TYPES``, or -1),
@@ -136,10 +157,11 @@ class PhysicsAnomalies(_Augmented):
 
     def __init__(self, pool: NormalPool, *, seed: int, normal_ratio: float = 0.5,
                  kinds: Optional[Sequence[str]] = None, refiner: Any = None,
-                 overrides: Optional[Dict[str, Dict[str, Any]]] = None, length: Optional[int] = None) -> None:
+                 overrides: Optional[Dict[str, Dict[str, Any]]] = None, length: Optional[int] = None,
+                 size: Optional[int] = None) -> None:
         from maphc2f_data.synthesis import DEFECT_TYPES
 
-        super().__init__(pool, seed=seed, normal_ratio=normal_ratio, length=length)
+        super().__init__(pool, seed=seed, normal_ratio=normal_ratio, length=length, size=size)
         self.kinds: List[str] = list(kinds or DEFECT_TYPES)
         unknown = [kind for kind in self.kinds if kind not in DEFECT_TYPES]
         if unknown:
@@ -176,8 +198,8 @@ class DraemStyleAnomalies(_Augmented):
     """
 
     def __init__(self, pool: NormalPool, textures: Sequence[np.ndarray], *, seed: int, normal_ratio: float = 0.5,
-                 length: Optional[int] = None) -> None:
-        super().__init__(pool, seed=seed, normal_ratio=normal_ratio, length=length)
+                 length: Optional[int] = None, size: Optional[int] = None) -> None:
+        super().__init__(pool, seed=seed, normal_ratio=normal_ratio, length=length, size=size)
         if not textures:
             raise ValueError("DraemStyleAnomalies needs at least one texture")
         self.textures = list(textures)

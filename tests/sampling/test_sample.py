@@ -11,7 +11,7 @@ import pytest
 
 from maphc2f_data.dataset.png import decode_png, encode_png
 from maphc2f_data.foreground import foreground_for
-from maphc2f_data.sampling import StageTimes, load_square, make_sample, params_json, resize_square
+from maphc2f_data.sampling import StageTimes, load_square, make_sample, params_json, resize_label, resize_square
 from maphc2f_data.sources import get_source
 from maphc2f_data.synthesis import DEFECT_TYPES, synthesize
 
@@ -182,3 +182,20 @@ def test_make_samples_batch_refines_several_images_in_one_call_with_their_own_no
         for a, b in zip(group_together, group_apart):
             assert np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask)
             assert a.params == b.params and a.contrast == b.contrast
+
+
+def test_resize_label_keeps_pixels_at_least_half_covered():
+    mask = np.zeros((64, 64), bool)
+    mask[8:24, 8:24] = True  # 4 x 4 target pixels, exactly
+    mask[40, :] = True  # one source row: a quarter of a target pixel's height
+    mask[48:51, :] = True  # three rows of four: 0.75
+    small = resize_label(mask, 16)
+    assert small.dtype == bool and small.shape == (16, 16)
+    expected = np.zeros((16, 16), bool)
+    expected[2:6, 2:6] = True
+    expected[12] = True  # row 10 (a quarter covered) is not
+    assert np.array_equal(small, expected)
+    grown = resize_label(mask[:32, :32], 64)
+    assert grown.sum() == 4 * mask[:32, :32].sum()
+    with pytest.raises(ValueError, match="square"):
+        resize_label(np.zeros((4, 8), bool), 2)

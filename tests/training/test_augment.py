@@ -101,3 +101,25 @@ def test_per_kind_overrides_reach_the_generator(pool, monkeypatch):
     assert seen and all(call.get("max_darken") == 0.2 for call in seen)
     with pytest.raises(ValueError, match="overrides for unknown anomaly types"):
         PhysicsAnomalies(pool, seed=0, overrides={"scratch": {}})
+
+
+def test_items_made_at_the_pool_size_are_resized_to_size(pool):
+    from maphc2f_data.sampling import resize_label, resize_square
+
+    small = PhysicsAnomalies(pool, seed=3, normal_ratio=0.0, kinds=["crack", "corrosion"], length=6, size=32)
+    full = PhysicsAnomalies(pool, seed=3, normal_ratio=0.0, kinds=["crack", "corrosion"], length=6)
+    anomalous = 0
+    for index in range(6):
+        item, made = small[index], full[index]  # the same anomaly, made at 64 px
+        assert item["image"].shape == (3, 32, 32) and item["mask"].shape == (1, 32, 32)
+        assert np.array_equal(_as_uint8(item["normal"]), resize_square(_as_uint8(made["normal"]), 32))
+        label = resize_label(made["mask"][0].numpy() > 0, 32)
+        if label.any():
+            anomalous += 1
+            assert np.array_equal(item["mask"][0].numpy() > 0, label)
+            assert np.array_equal(_as_uint8(item["image"]), resize_square(_as_uint8(made["image"]), 32))
+        else:  # thinner than half a pixel at 32 px: a normal item, image untouched
+            assert item["defect_type"] == NORMAL and torch.equal(item["image"], item["normal"])
+    assert anomalous >= 3
+    with pytest.raises(ValueError, match="size must be in"):
+        PhysicsAnomalies(pool, seed=0, size=128)
