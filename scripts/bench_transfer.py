@@ -185,6 +185,18 @@ class Batches:
         return torch.stack(images), torch.stack(masks)
 
 
+def open_source(args):
+    """The source of ``--source``/``--root``; the demo with ``--train-normals`` training renders per category."""
+    if args.train_normals < 0 or (args.train_normals and args.source != "demo"):
+        raise SystemExit(f"bench_transfer.py: --train-normals N (N >= 1) is for the demo source only "
+                         f"(got {args.train_normals} with --source {args.source})")
+    if args.train_normals:
+        from maphc2f_data.sources.demo import DemoSource
+
+        return DemoSource(train_count=args.train_normals)
+    return get_source(args.source, args.root)
+
+
 def synthesis_pool_for(source, categories, args):
     """The normals MaPhC2F anomalies are made on: at ``--synthesis-size`` (None: the detector's pool)."""
     if args.synthesis_size < 0 or (args.synthesis_size and args.synthesis_size < args.size):
@@ -347,6 +359,10 @@ def main(argv=None) -> int:
     parser.add_argument("--synthesis-config", default="{}",
                         help='JSON: anomaly type -> config fields for every MaPhC2F variant (shards built here '
                              'included), e.g. \'{"crack": {"bright_prob": 0.0}}\' for the paper\'s dark-only cracks')
+    parser.add_argument("--train-normals", type=int, default=0,
+                        help="demo only: normal training renders per category (DemoSource(train_count=N); the "
+                             "demo's train split has 8, real sources 60-1000); 0: the source's train split. The "
+                             "shards variant keeps the build of the source's train split")
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")
@@ -364,7 +380,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     use_synthesis_config(json.loads(args.synthesis_config))
-    source = get_source(args.source, args.root)
+    source = open_source(args)
     categories = args.categories.split(",") if args.categories else DEFAULT_CATEGORIES.get(args.source,
                                                                                           source.categories())
     variants = args.variants.split(",")

@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_transfer as bench  # noqa: E402
 from maphc2f_data.evaluation import evaluate, image_auroc  # noqa: E402
 from maphc2f_data.models.draem.torch_model import image_score  # noqa: E402
-from maphc2f_data.sources import get_source  # noqa: E402
 from maphc2f_data.training.augment import NormalPool  # noqa: E402
 from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 
@@ -86,6 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior")
     parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
     parser.add_argument("--synthesis-size", type=int, default=0, help="as bench_transfer.py --synthesis-size")
+    parser.add_argument("--train-normals", type=int, default=0, help="as bench_transfer.py --train-normals")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (results are reproducible for the same count, not across counts)")
     parser.add_argument("--out", default="", help="a JSON file for every number (and the image scores)")
@@ -96,8 +96,10 @@ def main(argv=None) -> int:
     args.physics_overrides, args.online_kinds, args.dice = "{}", "", "anomalous"
     categories = args.categories.split(",")
     kernels = [int(k) for k in args.kernels.split(",")]
-    pool = NormalPool(get_source("demo", None), categories, args.size)
-    synthesis_pool = bench.synthesis_pool_for(get_source("demo", None), categories, args)
+    args.source = "demo"
+    source = bench.open_source(args)
+    pool = NormalPool(source, categories, args.size)
+    synthesis_pool = bench.synthesis_pool_for(source, categories, args)
     textures = load_textures(None, args.size)
     sets = {c: big_validation_set(c, args.size, args.per_defect, args.normals, args.fresh) for c in categories}
 

@@ -171,7 +171,7 @@ def test_package_reexports_the_public_api():
     from maphc2f_data.sources.demo import source as source_module
 
     expected = {
-        "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
+        "CATEGORIES", "DEFECTS", "IMAGE_SIZE", "MAX_TRAIN_PER_CATEGORY", "PHOTO_CATEGORIES", "RENDERED_CATEGORIES",
         "TEST_GOOD_PER_CATEGORY", "TEST_PER_DEFECT", "TEXTURE_CATEGORIES", "TRAIN_PER_CATEGORY",
         "DemoImage", "DemoSource", "held_out_defects", "held_out_normals", "image_path", "mask_path", "parse_image_path",
         "parse_mask_path", "render_demo_image", "validation_split",
@@ -237,3 +237,24 @@ def test_held_out_defects_are_test_defects_on_renders_no_split_uses():
         demo.held_out_defects("pcb", per_defect=-1)
     with pytest.raises(UserError):
         demo.held_out_defects("screw", 1)
+
+
+def test_more_train_images_extend_the_split_with_new_renders():
+    default, more = demo.DemoSource(), demo.DemoSource(train_count=12)
+    items = more.train_images("bottle_cap")
+    assert len(items) == 12 and items[:8] == default.train_images("bottle_cap")
+    assert np.array_equal(more.load_image(items[3]), default.load_image(items[3]))  # image i is the same render
+    extra = [more.load_image(item) for item in items[8:]]
+    assert all(image.shape == (512, 512, 3) for image in extra)
+    assert more.known_foreground(items[10]).any()
+    # Renders no other split uses (train variants stay below the test ones).
+    seen = [default.load_image(item) for item in default.train_images("bottle_cap")]
+    seen += [demo.render_demo_image("bottle_cap", "test", kind, index).clean
+             for kind in ("good",) + tuple(demo.DEFECTS) for index in range(2)]
+    seen += demo.held_out_normals("bottle_cap", 4)
+    seen += [item.clean for _, item in demo.validation_split("bottle_cap", per_defect=1, normals=4)]
+    assert not any(np.array_equal(image, other) for image in extra for other in seen)
+    with pytest.raises(UserError, match="train has good/000-007"):
+        default.load_image(items[8])
+    with pytest.raises(UserError, match="train_count"):
+        demo.DemoSource(train_count=demo.MAX_TRAIN_PER_CATEGORY + 1)

@@ -39,29 +39,31 @@ def _check_category(category: str) -> None:
         raise UserError(f"unknown demo category {category!r}; choose from {', '.join(CATEGORIES)}")
 
 
-def _check_image_key(category: str, split: str, defect: str, index: int, path: str) -> None:
-    """Raise UserError unless (category, split, defect, index) names a demo image."""
+def _check_image_key(category: str, split: str, defect: str, index: int, path: str,
+                     train_count: int = TRAIN_PER_CATEGORY) -> None:
+    """Raise UserError unless (category, split, defect, index) names a demo image (``train_count`` train
+    images per category: ``DemoSource(train_count=...)``)."""
     _check_category(category)
     if split == "train":
-        valid = defect == "good" and index < TRAIN_PER_CATEGORY
+        valid = defect == "good" and index < train_count
     elif defect == "good":
         valid = index < TEST_GOOD_PER_CATEGORY
     else:
         valid = defect in DEFECTS and index < TEST_PER_DEFECT
     if not valid:
         raise UserError(
-            f"no demo image {path!r}: train has good/000-{TRAIN_PER_CATEGORY - 1:03d}, test has "
+            f"no demo image {path!r}: train has good/000-{train_count - 1:03d}, test has "
             f"good/000-{TEST_GOOD_PER_CATEGORY - 1:03d} and {{{','.join(DEFECTS)}}}/000-{TEST_PER_DEFECT - 1:03d}"
         )
 
 
-def parse_image_path(path: str) -> Tuple[str, str, str, int]:
+def parse_image_path(path: str, train_count: int = TRAIN_PER_CATEGORY) -> Tuple[str, str, str, int]:
     """(category, split, defect, index) of a demo image path; UserError if unknown."""
     match = _IMAGE_PATH.match(str(path))
     if match is None:
         raise UserError(f"not a demo image path: {path!r} (expected <category>/<train|test>/<defect>/NNN.png)")
     key = (match["category"], match["split"], match["defect"], int(match["index"]))
-    _check_image_key(*key, path=str(path))
+    _check_image_key(*key, path=str(path), train_count=train_count)
     return key
 
 

@@ -43,8 +43,10 @@ from maphc2f_data.sources.demo.paths import (
 )
 from maphc2f_data.sources.demo.scenes import _category_index, _render_normal
 
-# Variant numbers (second seed word) of test images, far from the train ones.
+# Variant numbers (second seed word) of test images, far from the train ones (train image i is variant i).
 _TEST_GOOD_VARIANT = 100
+#: Most train images per category (``DemoSource(train_count=...)``): train variants stay below the test ones.
+MAX_TRAIN_PER_CATEGORY = _TEST_GOOD_VARIANT
 _TEST_DEFECT_VARIANT = 200
 _EXTRA_NORMAL_VARIANT = 1000
 # The validation split: defects at 3000 + 100 * kind + index, normals at 5000 + index.
@@ -88,7 +90,8 @@ def _variant(split: str, defect: str, index: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def render_demo_image(category: str, split: str, defect: str, index: int) -> DemoImage:
+def render_demo_image(category: str, split: str, defect: str, index: int,
+                      train_count: int = TRAIN_PER_CATEGORY) -> DemoImage:
     """Render one demo image (deterministic; cached; arrays read-only).
 
     Parameters
@@ -100,6 +103,8 @@ def render_demo_image(category: str, split: str, defect: str, index: int) -> Dem
         ``"good"`` or, in the test split, one of :data:`DEFECTS`.
     index : int
         Image number within (category, split, defect).
+    train_count : int
+        Train images per category (``DemoSource(train_count=...)``).
 
     Returns
     -------
@@ -110,7 +115,8 @@ def render_demo_image(category: str, split: str, defect: str, index: int) -> Dem
     UserError
         The key names no demo image.
     """
-    _check_image_key(category, split, defect, index, path=image_path(category, split, defect, index))
+    _check_image_key(category, split, defect, index, path=image_path(category, split, defect, index),
+                     train_count=train_count)
     return _render_with_defect(category, _variant(split, defect, index), defect)
 
 
@@ -230,6 +236,13 @@ class DemoSource(Source):
     root : path, optional
         Ignored: the demo has no files (accepted so every source is built the
         same way).
+    train_count : int
+        Normal training images per category (default
+        :data:`TRAIN_PER_CATEGORY`, 8, which builds and tests use; at most
+        :data:`MAX_TRAIN_PER_CATEGORY`). Real sources have 60-1000; the
+        transfer benchmark takes more to train detectors on a realistic
+        number of normals. Train image ``i`` is the same render for every
+        ``train_count``.
 
     Examples
     --------
@@ -249,8 +262,11 @@ class DemoSource(Source):
     pretty_name = "MaPhC2F demo source"
     texture_categories = TEXTURE_CATEGORIES
 
-    def __init__(self, root: Optional[Path] = None):
+    def __init__(self, root: Optional[Path] = None, train_count: int = TRAIN_PER_CATEGORY):
         super().__init__(None)
+        if not 1 <= int(train_count) <= MAX_TRAIN_PER_CATEGORY:
+            raise UserError(f"train_count must be in [1, {MAX_TRAIN_PER_CATEGORY}], got {train_count}")
+        self.train_count = int(train_count)
 
     def categories(self) -> List[str]:
         return list(CATEGORIES)
@@ -259,7 +275,7 @@ class DemoSource(Source):
         _check_category(category)
         return [
             SourceImage(source=self.name, category=category, path=image_path(category, "train", "good", i))
-            for i in range(TRAIN_PER_CATEGORY)
+            for i in range(self.train_count)
         ]
 
     def test_images(self, category: str) -> List[SourceImage]:
@@ -286,7 +302,7 @@ class DemoSource(Source):
         raise UserError(f"the demo source has no files on disk (asked for {relpath!r}); use load_image/load_mask")
 
     def load_image(self, item: SourceImage) -> np.ndarray:
-        return render_demo_image(*parse_image_path(item.path)).image.copy()
+        return render_demo_image(*parse_image_path(item.path, self.train_count), self.train_count).image.copy()
 
     def load_mask(self, item: SourceImage) -> Optional[np.ndarray]:
         if item.mask_path is None:
@@ -295,13 +311,14 @@ class DemoSource(Source):
         return _copy(render_demo_image(category, "test", defect, index).defect_mask)
 
     def known_foreground(self, item: SourceImage) -> Optional[np.ndarray]:
-        return _copy(render_demo_image(*parse_image_path(item.path)).foreground)
+        return _copy(render_demo_image(*parse_image_path(item.path, self.train_count), self.train_count).foreground)
 
 
 __all__ = [
     "CATEGORIES",
     "DEFECTS",
     "IMAGE_SIZE",
+    "MAX_TRAIN_PER_CATEGORY",
     "PHOTO_CATEGORIES",
     "RENDERED_CATEGORIES",
     "TEST_GOOD_PER_CATEGORY",
