@@ -57,6 +57,9 @@ from maphc2f_data.training.draem_style import load_textures
 
 VARIANTS = ("shards", "online", "draem", "mixed")
 DEFAULT_CATEGORIES = {"demo": ["bottle_cap", "capsule", "nut", "pcb"]}
+# Normal training renders per demo category: as many as MVTec AD's smallest train split (toothbrush, 60) has,
+# not the demo's 8 (README, question 11).
+DEMO_TRAIN_NORMALS = 64
 
 
 def use_synthesis_config(changes: Dict[str, Dict]) -> None:
@@ -187,6 +190,8 @@ class Batches:
 
 def open_source(args):
     """The source of ``--source``/``--root``; the demo with ``--train-normals`` training renders per category."""
+    if args.train_normals is None:
+        args.train_normals = DEMO_TRAIN_NORMALS if args.source == "demo" else 0
     if args.train_normals < 0 or (args.train_normals and args.source != "demo"):
         raise SystemExit(f"bench_transfer.py: --train-normals N (N >= 1) is for the demo source only "
                          f"(got {args.train_normals} with --source {args.source})")
@@ -359,10 +364,10 @@ def main(argv=None) -> int:
     parser.add_argument("--synthesis-config", default="{}",
                         help='JSON: anomaly type -> config fields for every MaPhC2F variant (shards built here '
                              'included), e.g. \'{"crack": {"bright_prob": 0.0}}\' for the paper\'s dark-only cracks')
-    parser.add_argument("--train-normals", type=int, default=0,
-                        help="demo only: normal training renders per category (DemoSource(train_count=N); the "
-                             "demo's train split has 8, real sources 60-1000); 0: the source's train split. The "
-                             "shards variant keeps the build of the source's train split")
+    parser.add_argument("--train-normals", type=int, default=None,
+                        help="demo only: normal training renders per category (DemoSource(train_count=N); default "
+                             "64 for the demo, whose train split has 8 where real sources have 60-1000); 0: the "
+                             "source's train split. The shards variant keeps the build of the train split")
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")

@@ -85,7 +85,9 @@ def main(argv=None) -> int:
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior")
     parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
     parser.add_argument("--synthesis-size", type=int, default=0, help="as bench_transfer.py --synthesis-size")
-    parser.add_argument("--train-normals", type=int, default=0, help="as bench_transfer.py --train-normals")
+    parser.add_argument("--online-kinds", default="", help="as bench_transfer.py --online-kinds")
+    parser.add_argument("--train-normals", type=int, default=bench.DEMO_TRAIN_NORMALS,
+                        help="as bench_transfer.py --train-normals (0: the demo's train split, 8 per category)")
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (results are reproducible for the same count, not across counts)")
     parser.add_argument("--out", default="", help="a JSON file for every number (and the image scores)")
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     bench.use_synthesis_config(json.loads(args.synthesis_config))
     # The fields bench_transfer.train reads that this script does not vary.
-    args.physics_overrides, args.online_kinds, args.dice = "{}", "", "anomalous"
+    args.physics_overrides, args.dice = "{}", "anomalous"
     categories = args.categories.split(",")
     kernels = [int(k) for k in args.kernels.split(",")]
     args.source = "demo"
