@@ -47,8 +47,9 @@ import torch
 import torch.nn.functional as F
 
 from maphc2f_data.evaluation import evaluate
-from maphc2f_data.models.draem.loss import focal_loss_per_sample
-from maphc2f_data.models.draem.torch_model import DiscriminativeSubNetwork, image_score
+from maphc2f_data.models.draem.loss import DraemLoss, focal_loss_per_sample
+from maphc2f_data.models.draem.torch_model import (DiscriminativeSubNetwork, DraemConfig, DraemModel, DraemOutput,
+                                                    image_score)
 from maphc2f_data.sampling import load_square, resize_label, resize_square
 from maphc2f_data.sources import get_source
 from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, PhysicsAnomalies
@@ -56,6 +57,9 @@ from maphc2f_data.training.data import ShardRows, to_tensor
 from maphc2f_data.training.draem_style import load_textures
 
 VARIANTS = ("shards", "online", "draem", "mixed")
+# "base": the BiSQAD base model (DRAEM's reconstructive + discriminative sub-networks, L2 + SSIM + focal);
+# "discriminative": its discriminative U-Net alone (the benchmark's detector before question 14, README).
+DETECTORS = ("base", "discriminative")
 DEFAULT_CATEGORIES = {"demo": ["bottle_cap", "capsule", "nut", "pcb"]}
 # Normal training renders per demo category: as many as MVTec AD's smallest train split (toothbrush, 60) has,
 # not the demo's 8 (README, question 11).
@@ -98,6 +102,29 @@ def make_net(width: int, size: int, prior: float = 0.0) -> torch.nn.Module:
     return DiscriminativeSubNetwork(3, 2, width, (1, 2, 4, 8, 8, 8)[:levels + 1], 4, head_prior=prior)
 
 
+def make_detector(detector: str, width: int, size: int, prior: float = 0.0, kernel: int = 5) -> torch.nn.Module:
+    """The benchmark's detector (``DETECTORS``) at ``width`` for ``size``-px inputs.
+
+    ``base`` is :class:`DraemModel` with both sub-networks at ``width`` (DRAEM's ratio is 2:1; equal widths
+    keep the CPU budget), the same levels and GroupNorm groups as :func:`make_net`; ``discriminative`` is
+    :func:`make_net`.
+    """
+    if detector not in DETECTORS:
+        raise SystemExit(f"bench_transfer.py: --detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    if detector == "discriminative":
+        return make_net(width, size, prior)
+    levels = 5 if size % 32 == 0 else 4
+    return DraemModel(DraemConfig(recon_width=width, disc_width=width, recon_multipliers=(1, 2, 4, 8, 8)[:levels],
+                                  disc_multipliers=(1, 2, 4, 8, 8, 8)[:levels + 1], norm_groups=4,
+                                  score_kernel=kernel, head_prior=prior))
+
+
+def segmentation_logits(net: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(N, 2, H, W) logits of either detector."""
+    output = net(images)
+    return output.segmentation_logits if isinstance(output, DraemOutput) else output
+
+
 def lr_schedule(optimizer: torch.optim.Optimizer, steps: int, drops: str):
     """DRAEM's schedule: the learning rate times 0.2 at each fraction of ``steps`` in ``drops``
     ("0.8,0.9", its MultiStepLR); ``drops`` empty: constant (the first versions)."""
@@ -127,10 +154,11 @@ def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = F
 
 
 def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dataset: str, seed: int,
-               count: int, build_size: int = 0) -> List[Dict[str, torch.Tensor]]:
+               count: int, build_size: int = 0, with_normal: bool = False) -> List[Dict[str, torch.Tensor]]:
     """The anomalies of a MaPhC2F build (built here at ``build_size``, default ``size``, unless ``dataset``
     names one), resized to ``size`` (``resize_square``, masks by ``resize_label``; rows whose mask vanishes
-    at ``size`` are left out)."""
+    at ``size`` are left out); ``with_normal``: each row's untouched source image too (``normal``, the base
+    detector's reconstruction target)."""
     if not dataset:
         from maphc2f_data.builder import BuildConfig, SerialRunner, build
 
@@ -139,15 +167,20 @@ def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dat
                           size=build_size or size, seed=seed), runner=SerialRunner(), progress=False,
               log=lambda m: None)
     rows = []
-    for row in ShardRows(dataset, categories=list(categories), with_normal=False):
+    def pixels(tensor: torch.Tensor) -> np.ndarray:
+        return (tensor.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+    for row in ShardRows(dataset, categories=list(categories), with_normal=with_normal):
         image, mask = row["image"], row["mask"]
+        normal = row.get("normal")
         if image.shape[-1] != size:
-            pixels = (image.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
             label = resize_label(mask[0].numpy() > 0.5, size)
             if not label.any():
                 continue
-            image, mask = to_tensor(resize_square(pixels, size)), torch.from_numpy(label.astype(np.float32))[None]
-        rows.append({"image": image, "mask": mask})
+            image, mask = to_tensor(resize_square(pixels(image), size)), torch.from_numpy(label.astype(np.float32))[None]
+            normal = None if normal is None else to_tensor(resize_square(pixels(normal), size))
+        rows.append({"image": image, "mask": mask} if normal is None else {"image": image, "mask": mask,
+                                                                           "normal": normal})
     return rows
 
 
@@ -174,18 +207,22 @@ class Batches:
         return (self.physics if kind == "online" else self.draem)[index]
 
     def __call__(self, step: int):
-        images, masks = [], []
+        """(images, masks, normals) of ``step``: (B, 3, S, S), (B, 1, S, S), (B, 3, S, S); ``normals`` are the
+        untouched images (a normal slot's is itself; a shard row without one: itself too)."""
+        images, masks, normals = [], [], []
         half = self.batch // 2
         for slot in range(self.batch):
             if slot < half:
                 image, _ = self.pool.get(int(self.rng.integers(len(self.pool))))
                 images.append(to_tensor(image))
                 masks.append(torch.zeros(1, *image.shape[:2]))
+                normals.append(images[-1])
             else:
                 item = self._anomaly(step, slot)
                 images.append(item["image"])
                 masks.append(item["mask"])
-        return torch.stack(images), torch.stack(masks)
+                normals.append(item.get("normal", item["image"]))
+        return torch.stack(images), torch.stack(masks), torch.stack(normals)
 
 
 def open_source(args):
@@ -214,17 +251,27 @@ def synthesis_pool_for(source, categories, args):
 
 def train(variant, pool, shards, textures, args, seed, device, synthesis_pool=None):
     torch.manual_seed(seed)  # the script's own process: seeds the network's initialisation
-    net = make_net(args.width, args.size, args.prior).to(device)
+    base = args.detector == "base"
+    if base and variant in ("shards", "mixed") and shards and "normal" not in shards[0]:
+        raise SystemExit("bench_transfer.py: the base detector needs the shards' normal images (shard_pool with_normal)")
+    net = make_detector(args.detector, args.width, args.size, args.prior,
+                        args.score_kernel or score_kernel(args.size)).to(device)
+    reconstruction_loss = DraemLoss()
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     schedule = lr_schedule(optimizer, args.steps, args.lr_drops)
     batches = Batches(variant, pool, shards, textures, seed, args.batch, json.loads(args.physics_overrides),
                       args.online_kinds.split(",") if args.online_kinds else None, synthesis_pool)
     net.train()
     for step in range(args.steps):
-        images, masks = batches(step)
-        images, masks = images.to(device), masks.to(device)
-        logits = net(images)
-        loss = focal_loss_per_sample(logits, masks).mean() + dice_loss(logits, masks, args.dice == "anomalous")
+        images, masks, normals = (t.to(device) for t in batches(step))
+        if base:  # L2 + SSIM of the reconstruction against the untouched image, focal on the mask
+            output = net(images)
+            logits = output.segmentation_logits
+            loss = reconstruction_loss(output, normals, masks)
+        else:
+            logits = net(images)
+            loss = focal_loss_per_sample(logits, masks).mean()
+        loss = loss + dice_loss(logits, masks, args.dice == "anomalous")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -289,7 +336,7 @@ def predict(net, images: np.ndarray, device, kernel: int) -> "tuple[np.ndarray, 
     maps = []
     for start in range(0, len(images), 16):
         x = torch.stack([to_tensor(image) for image in images[start:start + 16]]).to(device)
-        maps.append(net(x).softmax(1)[:, 1].float().cpu())
+        maps.append(segmentation_logits(net, x).softmax(1)[:, 1].float().cpu())
     maps = torch.cat(maps)
     return maps.numpy(), image_score(maps[:, None], kernel).numpy()
 
@@ -333,6 +380,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--detector", choices=DETECTORS, default="discriminative",
+                        help="base: the BiSQAD base model (reconstructive + discriminative); discriminative: "
+                             "its discriminative U-Net alone")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lr-drops", default="0.8,0.9",
                         help="fractions of the steps where the learning rate drops x0.2 (DRAEM's MultiStepLR; "
@@ -394,7 +444,7 @@ def main(argv=None) -> int:
     synthesis_pool = synthesis_pool_for(source, categories, args)
     textures = load_textures(args.texture_dir, args.size)
     shards = shard_pool(args.source, args.root, categories, args.size, args.dataset, 0, args.shard_count,
-                        args.synthesis_size) \
+                        args.synthesis_size, with_normal=args.detector == "base") \
         if "shards" in variants else []
     if args.extra_normals is None:
         args.extra_normals = 10 if args.source == "demo" else 0
@@ -471,7 +521,8 @@ def main(argv=None) -> int:
         cv2.imwrite(str(out / "heatmaps.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
     print(f"\n{args.source} ({args.split} split): {', '.join(categories)}; {args.size} px, "
-          f"{args.steps} steps x batch {args.batch}, width {args.width}, {args.seeds} seed(s), image score "
+          f"{args.steps} steps x batch {args.batch}, {args.detector} detector, width {args.width}, {args.seeds} "
+          f"seed(s), image score "
           f"kernel {kernel}; "
           f"{results['seconds'] / 60:.1f} min")
     print(f"{'anomalies':<10} {'image AUROC':>16} {'pixel AUROC':>16} {'AUPRO':>16}")

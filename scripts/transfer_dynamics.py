@@ -54,7 +54,7 @@ def trace(variant: str, pool, textures, tests, args) -> None:
     print(f"{'step':>6} {'focal':>8} {'dice(anom)':>10} {'p on anomaly px':>16} {'max p':>7}")
     net.train()
     for step in range(args.steps):
-        images, masks = batches(step)
+        images, masks, _ = batches(step)
         logits = net(images)
         focal = focal_loss_per_sample(logits, masks).mean()
         loss = focal + bench.dice_loss(logits, masks, args.dice == "anomalous")

@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--detector", choices=bench.DETECTORS, default="discriminative",
+                        help="as bench_transfer.py --detector")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lr-drops", default="0.8,0.9", help="as bench_transfer.py --lr-drops ('': constant)")
     parser.add_argument("--prior", type=float, default=0.01, help="as bench_transfer.py --prior")
@@ -95,7 +97,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     bench.use_synthesis_config(json.loads(args.synthesis_config))
     # The fields bench_transfer.train reads that this script does not vary.
-    args.physics_overrides, args.dice = "{}", "anomalous"
+    args.physics_overrides, args.dice, args.score_kernel = "{}", "anomalous", 0
     categories = args.categories.split(",")
     kernels = [int(k) for k in args.kernels.split(",")]
     args.source = "demo"
