@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_transfer as bench  # noqa: E402
 from maphc2f_data.models.draem.loss import focal_loss_per_sample  # noqa: E402
-from maphc2f_data.sources import get_source  # noqa: E402
 from maphc2f_data.training.augment import DraemStyleAnomalies, NormalPool, PhysicsAnomalies  # noqa: E402
 from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 
@@ -159,10 +158,13 @@ def main(argv=None) -> int:
                         help="whose image scores to print (demo: validation = bench_transfer --split validation)")
     parser.add_argument("--synthesis-config", default="{}", help="as bench_transfer.py --synthesis-config")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-normals", type=int, default=0,
+                        help="as bench_transfer.py --train-normals (default 0 here: the demo's train split, 8 per "
+                             "category, as the README's questions 1-2 ran)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     bench.use_synthesis_config(json.loads(args.synthesis_config))
-    source = get_source(args.source, args.root)
+    source = bench.open_source(args)
     categories = args.categories.split(",")
     pool = NormalPool(source, categories, args.size)
     textures = load_textures(None, args.size)
