@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--width", type=int, default=8, help="DRAEM widths (reconstructive = discriminative)")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--lr-drops", default="0.8,0.9",
+                        help="as maphc2f train bisqad --lr-drops ('': a constant rate, as the README's figure ran)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -77,6 +79,7 @@ def main(argv=None) -> int:
                 result = train_bisqad(data, run, BisqadConfig(
                     category=category, epochs=args.epochs, batch_size=args.batch_size, size=args.size,
                     model="draem", model_overrides={"recon_width": args.width, "disc_width": args.width},
+                    lr_drops=tuple(float(f) for f in args.lr_drops.split(",") if f.strip()),
                     seed=seed, progress=False, write_quality=False, **options), log=lambda _: None)
                 metrics = evaluate_checkpoint("demo", None, [category], result.model_path)[category].metrics
                 cpu[name] += _cpu() - started

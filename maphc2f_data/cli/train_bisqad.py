@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="half synthetic rows, half normal images (paper: 32)")
     parser.add_argument("--size", type=int, default=512, help="image side; must match the build (paper: 512)")
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam rate of the base model (DRAEM's)")
+    parser.add_argument("--lr-drops", default="0.8,0.9",
+                        help="fractions of --epochs after which the rate is multiplied by 0.2 (DRAEM's schedule; "
+                             "'' for a constant rate)")
     parser.add_argument("--lambda-sqe", type=float, default=1.0, help="eq. 15 weight of the SQE score q")
     parser.add_argument("--lambda-bi", type=float, default=1.0, help="eq. 15 weight of the learned data weight d")
     parser.add_argument("--outer-every", type=int, default=1,
@@ -82,8 +85,13 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 < args.head_prior < 1.0:
             raise UserError(f"--head-prior must be in [0, 1); got {args.head_prior}")
         overrides["head_prior"] = args.head_prior
+    try:
+        lr_drops = tuple(float(f) for f in args.lr_drops.split(",") if f.strip())
+    except ValueError:
+        raise UserError(f"--lr-drops must be comma-separated fractions such as 0.8,0.9; got {args.lr_drops!r}") from None
     config = BisqadConfig(
         category=args.category, epochs=args.epochs, batch_size=args.batch_size, size=args.size, lr=args.lr,
+        lr_drops=lr_drops,
         lambda_sqe=args.lambda_sqe, lambda_bi=args.lambda_bi, outer_every=args.outer_every,
         auc_alpha=args.auc_alpha, meta_inner_lr=args.meta_inner_lr, outer_lr=args.outer_lr, sqe_lr=args.sqe_lr,
         sqe_epochs=args.sqe_epochs, backbone=args.backbone, backbone_weights=args.backbone_weights,

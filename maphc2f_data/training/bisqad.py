@@ -61,7 +61,7 @@ from maphc2f_data.training.bilevel import (
     outer_step,
 )
 
-__all__ = ["BisqadConfig", "BisqadResult", "rank_auroc", "score_rows", "train_bisqad"]
+__all__ = ["BisqadConfig", "BisqadResult", "epoch_lr", "rank_auroc", "score_rows", "train_bisqad"]
 
 STATE_NAME = "state.safetensors"
 MODEL_NAME = "model.safetensors"
@@ -81,6 +81,10 @@ class BisqadConfig:
     batch_size : samples per step, half synthetic, half normal (paper: 32).
     size : square input side; must match the build's image size (paper: 512).
     lr : Adam rate of the base model (DRAEM: 1e-4).
+    lr_drops : fractions of ``epochs`` after which that rate is multiplied by
+        0.2 (DRAEM's MultiStepLR at 80 % and 90 % of its epochs; see
+        :func:`epoch_lr`); empty: a constant rate. The drops follow
+        ``epochs``, so a resumed run given more epochs moves them.
     lambda_sqe, lambda_bi : eq. 15 (``lambda_sqe = 0`` and ``outer_every = 0``:
         the uniform-weight ablation, Table 6 row 1).
     outer_every : an outer step after every k-th epoch (paper: every epoch; 0: never).
@@ -99,6 +103,7 @@ class BisqadConfig:
     batch_size: int = 32
     size: int = 512
     lr: float = 1e-4
+    lr_drops: Tuple[float, ...] = (0.8, 0.9)
     lambda_sqe: float = 1.0
     lambda_bi: float = 1.0
     outer_every: int = 1
@@ -127,6 +132,8 @@ class BisqadConfig:
             raise UserError("--batch-size must be at least 2 (half synthetic, half normal)")
         if self.outer_every < 0 or self.sqe_epochs < 0:
             raise UserError("--outer-every and --sqe-epochs must not be negative")
+        if any(not 0.0 < float(f) < 1.0 for f in self.lr_drops):
+            raise UserError(f"--lr-drops must be fractions of the epochs in (0, 1); got {list(self.lr_drops)}")
         if self.auc_alpha <= 0:
             raise UserError(f"--auc-alpha must be positive; got {self.auc_alpha}")
 
@@ -147,6 +154,14 @@ class BisqadResult:
     epochs_run: int
     seconds: float
     quality: Optional[Dict[str, Any]] = None
+
+
+def epoch_lr(config: BisqadConfig, epoch: int) -> float:
+    """The base model's learning rate in ``epoch`` (0-based): ``config.lr`` times 0.2 for every drop
+    ``f`` in ``config.lr_drops`` with ``1 <= int(f * epochs) <= epoch`` (a drop that would fall on the
+    first epoch of a very short run is skipped)."""
+    milestones = [int(float(f) * config.epochs) for f in config.lr_drops]
+    return config.lr * 0.2 ** sum(1 for m in milestones if 1 <= m <= epoch)
 
 
 # --------------------------------------------------------------------------- metrics (exact, validation only)
@@ -445,6 +460,9 @@ def train_bisqad(data: os.PathLike, out: os.PathLike, config: BisqadConfig,
     val_device = {k: v for k, v in val.items()}
     for epoch in range(start_epoch, config.epochs):
         epoch_started = time.perf_counter()
+        lr = epoch_lr(config, epoch)  # set every epoch, so a resumed run follows the same schedule
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         train_rows.set_epoch(epoch)
         model.train()
         indices, losses, first_batch = [], [], None
@@ -509,7 +527,7 @@ def train_bisqad(data: os.PathLike, out: os.PathLike, config: BisqadConfig,
                 "selected_on": "validation", **metrics, "data": str(data),
             })
         entry = {
-            "epoch": epoch, "loss": float(epoch_losses.mean()), "sqe_fit": sqe_fit, "outer_loss": outer,
+            "epoch": epoch, "lr": lr, "loss": float(epoch_losses.mean()), "sqe_fit": sqe_fit, "outer_loss": outer,
             "w_std": w_all_std, "d_min": float(d.detach().min()), "d_max": float(d.detach().max()), **metrics,
             "selected": selected, "seconds": round(time.perf_counter() - epoch_started, 3),
         }

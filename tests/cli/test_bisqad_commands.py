@@ -70,6 +70,12 @@ def test_head_prior_is_kept_in_the_checkpoint_config(trained, tmp_path, capsys):
                  "--head-prior", "1.5", *TRAIN]) == 2
     assert "--head-prior must be in [0, 1)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+    for bad, message in (("0.8,x", "comma-separated fractions"), ("0.5,1.5", "in (0, 1)")):
+        assert main(["train", "bisqad", "--data", str(trained[0]), "--out", str(tmp_path / "run"), "--epochs", "1",
+                     "--lr-drops", bad, *TRAIN]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err
+        assert not (tmp_path / "run").exists()
 
 
 def test_rerun_resumes_after_the_last_epoch(trained, capsys):
@@ -79,6 +85,8 @@ def test_rerun_resumes_after_the_last_epoch(trained, capsys):
     assert "resuming" in capsys.readouterr().out
     log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert [entry["epoch"] for entry in log] == [0, 1]
+    # DRAEM's drops at int(0.8 * 2) = int(0.9 * 2) = 1: the resumed epoch runs at 1e-4 * 0.2 ** 2
+    assert log[0]["lr"] == 1e-4 and log[1]["lr"] == pytest.approx(4e-6)
     # other options in the same run folder: one line, exit 2
     assert main(["train", "bisqad", "--data", str(data), "--out", str(run), "--epochs", "2", "--lambda-sqe", "0",
                  "--head-prior", "0.01", *TRAIN]) == 2
