@@ -3,7 +3,8 @@
 The paper's central claim (Fig. 1, Tables 5-6) is that math-physics anomalies
 are closer to real defects than DRAEM's, so a detector trained on them finds
 real defects better. This script trains the same segmentation network (the
-discriminative U-Net of the BiSQAD base model, DRAEM's, trained from scratch)
+discriminative U-Net of the BiSQAD base model, DRAEM's, trained from scratch;
+``--detector base``: the whole base model, reconstructive sub-network too)
 with an identical budget on:
 
 * ``shards``  - a fixed pool of MaPhC2F rows from a build (what the dataset ships);
