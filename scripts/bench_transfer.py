@@ -23,7 +23,7 @@ scores of the same networks).
 
 Usage::
 
-    python scripts/bench_transfer.py                           # demo, 5 seeds, table + JSON + sheet
+    python scripts/bench_transfer.py                           # demo, 3 seeds x 1200 steps, table + JSON + sheet
     python scripts/bench_transfer.py --steps 60 --seeds 1      # a quick look
     python scripts/bench_transfer.py --split validation --variants online,draem   # where settings are chosen
     python scripts/bench_transfer.py --extra-defects 8         # demo: 8 more held-out defects per kind
@@ -378,7 +378,7 @@ def main(argv=None) -> int:
     parser.add_argument("--root", default=None)
     parser.add_argument("--categories", default=None, help="comma-separated (default: the demo's rendered objects)")
     parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--detector", choices=DETECTORS, default="discriminative",
@@ -388,7 +388,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lr-drops", default="0.8,0.9",
                         help="fractions of the steps where the learning rate drops x0.2 (DRAEM's MultiStepLR; "
                              "chosen on the validation split); '': constant (the first versions)")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--dice", choices=("all", "anomalous"), default="anomalous",
                         help="Dice term over the batch's samples with an anomaly (default, chosen on the "
                              "validation categories) or over every sample, normals too (the first versions)")

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh", action="store_true", help="the big set's second half (see above)")
     parser.add_argument("--kernels", default="1,5,9,15", help="image-score kernels to compare")
     parser.add_argument("--size", type=int, default=96)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--detector", choices=bench.DETECTORS, default="discriminative",
