@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -155,17 +155,20 @@ def dice_loss(logits: torch.Tensor, mask: torch.Tensor, anomalous_only: bool = F
 
 
 def shard_pool(source_name: str, root, categories: Sequence[str], size: int, dataset: str, seed: int,
-               count: int, build_size: int = 0, with_normal: bool = False) -> List[Dict[str, torch.Tensor]]:
-    """The anomalies of a MaPhC2F build (built here at ``build_size``, default ``size``, unless ``dataset``
-    names one), resized to ``size`` (``resize_square``, masks by ``resize_label``; rows whose mask vanishes
-    at ``size`` are left out); ``with_normal``: each row's untouched source image too (``normal``, the base
-    detector's reconstruction target)."""
+               count: int, build_size: int = 0, with_normal: bool = False,
+               demo_train_count: Optional[int] = None) -> List[Dict[str, torch.Tensor]]:
+    """The anomalies of a MaPhC2F build (built here at ``build_size``, default ``size``, from
+    ``demo_train_count`` demo training renders per category when given, unless ``dataset`` names one),
+    resized to ``size`` (``resize_square``, masks by ``resize_label``; rows whose mask vanishes at ``size``
+    are left out); ``with_normal``: each row's untouched source image too (``normal``, the base detector's
+    reconstruction target)."""
     if not dataset:
         from maphc2f_data.builder import BuildConfig, SerialRunner, build
 
         dataset = str(Path(tempfile.mkdtemp(prefix="bench-transfer-")) / "maphc2f")
         build(BuildConfig(source=source_name, root=root, out=dataset, categories=tuple(categories), count=count,
-                          size=build_size or size, seed=seed), runner=SerialRunner(), progress=False,
+                          size=build_size or size, seed=seed, demo_train_count=demo_train_count),
+              runner=SerialRunner(), progress=False,
               log=lambda m: None)
     rows = []
     def pixels(tensor: torch.Tensor) -> np.ndarray:
@@ -238,6 +241,17 @@ def open_source(args):
 
         return DemoSource(train_count=args.train_normals)
     return get_source(args.source, args.root)
+
+
+def shard_train_count(args) -> Optional[int]:
+    """``demo_train_count`` of the shards' build: None (the train split) or --train-normals (``--shard-normals
+    same``); call after :func:`open_source`."""
+    if args.shard_normals == "split":
+        return None
+    if args.source != "demo" or args.dataset:
+        raise SystemExit("bench_transfer.py: --shard-normals same is for shards built here from the demo source "
+                         f"(got --source {args.source}{' --dataset ' + args.dataset if args.dataset else ''})")
+    return args.train_normals or None
 
 
 def synthesis_pool_for(source, categories, args):
@@ -406,6 +420,10 @@ def main(argv=None) -> int:
                              "to --size, as a detector reads a build made at a larger size (0: at --size)")
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")
+    parser.add_argument("--shard-normals", choices=("split", "same"), default="split",
+                        help="demo: build the shards variant from the source's train split (8 renders per "
+                             "category) or from the same --train-normals renders the other variants train on "
+                             "(maphc2f-build --demo-train-count)")
     parser.add_argument("--physics-overrides", default="{}",
                         help='JSON: anomaly type -> fixed synthesis parameters of the online MaPhC2F variants, '
                              'e.g. \'{"deformation": {"shading": 0.05}}\'')
@@ -445,8 +463,8 @@ def main(argv=None) -> int:
     synthesis_pool = synthesis_pool_for(source, categories, args)
     textures = load_textures(args.texture_dir, args.size)
     shards = shard_pool(args.source, args.root, categories, args.size, args.dataset, 0, args.shard_count,
-                        args.synthesis_size, with_normal=args.detector == "base") \
-        if "shards" in variants else []
+                        args.synthesis_size, with_normal=args.detector == "base",
+                        demo_train_count=shard_train_count(args)) if "shards" in variants else []
     if args.extra_normals is None:
         args.extra_normals = 10 if args.source == "demo" else 0
     for name in ("extra_normals", "extra_defects"):

@@ -69,7 +69,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--categories", default="bottle_cap,capsule,nut,pcb")
-    parser.add_argument("--variants", default="online,draem", help="online and/or draem")
+    parser.add_argument("--variants", default="online,draem", help="online, draem and/or shards")
+    parser.add_argument("--shard-count", type=int, default=3, help="as bench_transfer.py --shard-count")
+    parser.add_argument("--shard-normals", choices=("split", "same"), default="split",
+                        help="as bench_transfer.py --shard-normals")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--per-defect", type=int, default=20)
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     bench.use_synthesis_config(json.loads(args.synthesis_config))
     # The fields bench_transfer.train reads that this script does not vary.
-    args.physics_overrides, args.dice, args.score_kernel = "{}", "anomalous", 0
+    args.physics_overrides, args.dice, args.score_kernel, args.dataset = "{}", "anomalous", 0, ""
     categories = args.categories.split(",")
     kernels = [int(k) for k in args.kernels.split(",")]
     args.source = "demo"
@@ -105,6 +108,11 @@ def main(argv=None) -> int:
     pool = NormalPool(source, categories, args.size)
     synthesis_pool = bench.synthesis_pool_for(source, categories, args)
     textures = load_textures(None, args.size)
+    shards = bench.shard_pool("demo", None, categories, args.size, "", 0, args.shard_count, args.synthesis_size,
+                              with_normal=args.detector == "base", demo_train_count=bench.shard_train_count(args)) \
+        if "shards" in args.variants.split(",") else []
+    if shards:
+        print(f"shards: {len(shards)} rows", file=sys.stderr)
     sets = {c: big_validation_set(c, args.size, args.per_defect, args.normals, args.fresh) for c in categories}
 
     runs = {}
@@ -112,7 +120,7 @@ def main(argv=None) -> int:
         runs[variant] = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             started = time.perf_counter()
-            net = bench.train(variant, pool, [], textures, args, seed, "cpu", synthesis_pool)
+            net = bench.train(variant, pool, shards, textures, args, seed, "cpu", synthesis_pool)
             per_category = {}
             for category in categories:
                 images, masks, labels, kinds, small = sets[category]

@@ -115,6 +115,7 @@ def config_record(config: BuildConfig, plan: BuildPlan) -> Dict[str, Any]:
         "sam_model": config.sam_model if config.sam_checkpoint else None,
         "categories": sorted(plan.categories),
         **({"refine": refine_setting(config)} if config.npcf else {}),
+        **({"demo_train_count": int(config.demo_train_count)} if config.demo_train_count is not None else {}),
     }
 
 
@@ -225,6 +226,7 @@ def worker_context(config: BuildConfig, out: Path) -> WorkerContext:
         device=config.device,
         npcf=str(Path(config.npcf).expanduser().resolve()) if config.npcf else None,
         npcfpp=str(Path(config.npcfpp).expanduser().resolve()) if config.npcfpp else None,
+        demo_train_count=config.demo_train_count,
     )
 
 

@@ -103,6 +103,10 @@ class BuildConfig:
     npcf, npcfpp : str or None
         npcF / npcF++ checkpoints: every sample is refined through them
         (stage "npcf" or "npcf++"); None = raw samples.
+    demo_train_count : int or None
+        Demo source only: normal training renders per category, 1-100
+        (None: the demo's 8). Train render ``i`` is the same for every
+        count, so a larger count adds images and keeps the others' samples.
     """
 
     source: str
@@ -120,6 +124,7 @@ class BuildConfig:
     strict: bool = False
     npcf: Optional[str] = None
     npcfpp: Optional[str] = None
+    demo_train_count: Optional[int] = None
 
 
 def parse_count(text: Union[str, int]) -> Count:
@@ -205,6 +210,14 @@ def check_config(config: BuildConfig) -> None:
         raise UserError(f"--device must be cpu, cuda, cuda:N or mps, got {config.device!r}")
     if config.npcfpp and not config.npcf:
         raise UserError("--npcfpp needs --npcf (npcF++ refines npcF's output)")
+    if config.demo_train_count is not None:
+        from maphc2f_data.sources.demo import MAX_TRAIN_PER_CATEGORY
+
+        if config.source != "demo":
+            raise UserError(f"--demo-train-count is for the demo source only, not {config.source!r}")
+        count = config.demo_train_count
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TRAIN_PER_CATEGORY:
+            raise UserError(f"--demo-train-count must be an integer in [1, {MAX_TRAIN_PER_CATEGORY}], got {count!r}")
     resolve_count(config)
 
 
@@ -450,7 +463,7 @@ def make_plan(config: BuildConfig, source: Optional[Source] = None) -> BuildPlan
     if source is None:
         from maphc2f_data.sources import get_source
 
-        source = get_source(config.source, config.root)
+        source = get_source(config.source, config.root, demo_train_count=config.demo_train_count)
     count = resolve_count(config)
     available = list(source.categories())
     warnings: List[str] = []

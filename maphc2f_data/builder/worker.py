@@ -58,6 +58,8 @@ class WorkerContext:
     npcf, npcfpp : str or None
         Absolute npcF / npcF++ checkpoints (None: raw samples); the refiner
         runs in the worker process on its default device.
+    demo_train_count : int or None
+        Demo only: training renders per category (None: the demo's default).
     """
 
     out_dir: str
@@ -70,6 +72,7 @@ class WorkerContext:
     device: Optional[str] = None
     npcf: Optional[str] = None
     npcfpp: Optional[str] = None
+    demo_train_count: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,8 @@ def _open_source_and_cache(context: WorkerContext) -> Tuple[Any, Any]:
     from maphc2f_data.foreground import ForegroundCache
     from maphc2f_data.sources import get_source
 
-    return get_source(context.source, context.root), ForegroundCache(Path(context.out_dir) / CACHE_DIR / "foreground")
+    source = get_source(context.source, context.root, demo_train_count=context.demo_train_count)
+    return source, ForegroundCache(Path(context.out_dir) / CACHE_DIR / "foreground")
 
 
 @functools.lru_cache(maxsize=2)

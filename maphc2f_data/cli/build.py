@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "one source per run (build several sources into one --out with one run each)")
     parser.add_argument("--root", default=None,
                         help="source dataset root folder (required for every source but demo)")
+    parser.add_argument("--demo-train-count", type=int, default=None, metavar="N",
+                        help="demo source only: normal training renders per category, 1-100 (default 8); "
+                             "train render i is the same for every N")
     parser.add_argument("--out", default="maphc2f",
                         help="output dataset folder; the default lets load_dataset('maphc2f') work "
                              "from the current directory. An existing dataset there is resumed or updated")
@@ -131,6 +134,7 @@ def config_from_args(args: argparse.Namespace):
         strict=args.strict,
         npcf=args.npcf,
         npcfpp=args.npcfpp,
+        demo_train_count=args.demo_train_count,
     )
 
 

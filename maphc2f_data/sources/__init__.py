@@ -17,7 +17,8 @@ from maphc2f_data.sources.base import SOURCES, Source, SourceImage, register_sou
 from maphc2f_data.sources import btad, demo, folder, mvtec, visa  # noqa: E402,F401
 
 
-def get_source(name: str, root: Optional[Union[str, Path]] = None) -> Source:
+def get_source(name: str, root: Optional[Union[str, Path]] = None, *,
+               demo_train_count: Optional[int] = None) -> Source:
     """The source called ``name``, reading ``root``.
 
     Parameters
@@ -26,6 +27,9 @@ def get_source(name: str, root: Optional[Union[str, Path]] = None) -> Source:
         One of :data:`SOURCES` ("btad", "demo", "folder", "mvtec", "visa").
     root : str or pathlib.Path, optional
         Dataset root; required by every source but the demo.
+    demo_train_count : int, optional
+        Demo only: normal training renders per category
+        (``DemoSource(train_count=...)``; None: the demo's default, 8).
 
     Returns
     -------
@@ -35,7 +39,8 @@ def get_source(name: str, root: Optional[Union[str, Path]] = None) -> Source:
     Raises
     ------
     UserError
-        ``name`` is not a source (the message lists the valid names).
+        ``name`` is not a source (the message lists the valid names), or
+        ``demo_train_count`` is given for another source or out of range.
     SourceLayoutError
         ``root`` is missing, does not exist, or has the wrong layout (the
         message names the path and the expected layout).
@@ -44,6 +49,10 @@ def get_source(name: str, root: Optional[Union[str, Path]] = None) -> Source:
         cls = SOURCES[name]
     except KeyError:
         raise UserError(f"unknown source {name!r}; valid: {', '.join(sorted(SOURCES))}") from None
+    if demo_train_count is not None:
+        if name != "demo":
+            raise UserError(f"--demo-train-count is for the demo source only, not {name!r}")
+        return cls(root, train_count=demo_train_count)
     source = cls(root) if root is not None else cls()
     if source.needs_root:
         source.check_root()

@@ -91,6 +91,23 @@ def test_same_seed_same_bytes_other_seed_other_bytes(demo_dataset, tmp_path):
     assert set(other) == set(reference) and all(other[p] != reference[p] for p in reference)
 
 
+def test_more_demo_training_renders_keep_every_sample_of_the_default_build(demo_dataset, tmp_path):
+    out = tmp_path / "more"
+    assert run_build(out, "--categories", "nut", "--demo-train-count", "10") == 0
+    assert read_manifest(out)["config"]["demo_train_count"] == 10
+    assert "demo_train_count" not in read_manifest(demo_dataset)["config"]
+
+    def rows(folder):
+        tables = [pq.read_table(path) for path in sorted((folder / "data" / "nut").glob("*.parquet"))]
+        return {row["sample_id"]: (row["source_image"], row["image"]["bytes"], row["mask"]["bytes"])
+                for table in tables for row in table.to_pylist()}
+
+    default, more = rows(demo_dataset), rows(out)
+    assert len(default) == 24 and len(more) == 30
+    assert {key: more[key] for key in default} == default  # same ids, same PNG bytes
+    assert {more[key][0] for key in set(more) - set(default)} == {"nut/train/good/008.png", "nut/train/good/009.png"}
+
+
 def test_rerun_rewrites_nothing(demo_dataset, tmp_path, capsys):
     out = tmp_path / "copy"
     shutil.copytree(demo_dataset, out)

@@ -147,6 +147,8 @@ def test_count_auto_and_paper_resolution():
 @pytest.mark.parametrize("change, match", [
     ({"size": 31}, "--size"), ({"size": 100_000}, "between 32 and 2048"), ({"seed": -1}, "--seed"), ({"png_compression": 10}, "--png-compression"),
     ({"sam_model": "vit_x"}, "--sam-model"), ({"rows_per_shard": 0}, "--rows-per-shard"),
+    ({"demo_train_count": 0}, "--demo-train-count must be an integer in \\[1, 100\\]"),
+    ({"demo_train_count": 101}, "got 101"), ({"demo_train_count": True}, "--demo-train-count"),
 ])
 def test_bad_options_are_user_errors(change, match):
     with pytest.raises(UserError, match=match):
@@ -163,6 +165,25 @@ def test_demo_plan_with_count_n_and_categories():
     assert plan.total == 2 * 3 * 2 * n
     with pytest.raises(UserError, match="unknown category.*valid:"):
         make_plan(BuildConfig(source="demo", categories=("nut", "teapot")))
+
+
+def test_demo_train_count_adds_images_and_keeps_the_others_samples():
+    default = make_plan(BuildConfig(source="demo", count=1, categories=("nut",)))
+    more = make_plan(BuildConfig(source="demo", count=1, categories=("nut",), demo_train_count=11))
+    assert (default.categories["nut"].source_images, more.categories["nut"].source_images) == (8, 11)
+    assert more.total == 3 * 11
+    old = {tuple(sample.key()) for sample in default.categories["nut"].samples}
+    new = {tuple(sample.key()) for sample in more.categories["nut"].samples}
+    assert old < new
+    assert {key[5] for key in new - old} == {f"nut/train/good/{i:03d}.png" for i in (8, 9, 10)}
+
+
+def test_demo_train_count_is_for_the_demo_only(tmp_path):
+    # Refused before the root is opened: the message names the option, not a layout.
+    with pytest.raises(UserError, match="--demo-train-count is for the demo source only, not 'mvtec'"):
+        make_plan(BuildConfig(source="mvtec", root=str(tmp_path / "missing"), demo_train_count=4))
+    with pytest.raises(UserError, match="--demo-train-count is for the demo source only"):
+        get_source("visa", tmp_path, demo_train_count=4)
 
 
 # -- the paper's composition on fake trees ----------------------------------

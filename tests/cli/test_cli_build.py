@@ -75,6 +75,8 @@ def test_paper_count_refuses_unknown_category_of_the_table(tmp_path, capsys):
     (["--source", "mvtec", "--root", "/nonexistent/mvtec"], "/nonexistent/mvtec"),
     (["--source", "demo", "--sam-checkpoint", "/nonexistent/sam.pth"], "/nonexistent/sam.pth"),
     (["--source", "demo", "--workers", "0"], "--workers"),
+    (["--source", "demo", "--demo-train-count", "0"], "--demo-train-count must be an integer in [1, 100]"),
+    (["--source", "mvtec", "--demo-train-count", "3"], "--demo-train-count is for the demo source only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
     out = tmp_path / "out"
