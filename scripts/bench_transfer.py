@@ -244,13 +244,11 @@ def open_source(args):
 
 
 def shard_train_count(args) -> Optional[int]:
-    """``demo_train_count`` of the shards' build: None (the train split) or --train-normals (``--shard-normals
-    same``); call after :func:`open_source`."""
-    if args.shard_normals == "split":
+    """``demo_train_count`` of the shards' build: --train-normals with ``--shard-normals same`` on the demo, else
+    None (the source's train split, which for a real source is what every variant trains on; ``--dataset``
+    names a build made elsewhere). Call after :func:`open_source`."""
+    if args.shard_normals == "split" or args.source != "demo" or args.dataset:
         return None
-    if args.source != "demo" or args.dataset:
-        raise SystemExit("bench_transfer.py: --shard-normals same is for shards built here from the demo source "
-                         f"(got --source {args.source}{' --dataset ' + args.dataset if args.dataset else ''})")
     return args.train_normals or None
 
 
@@ -420,10 +418,11 @@ def main(argv=None) -> int:
                              "to --size, as a detector reads a build made at a larger size (0: at --size)")
     parser.add_argument("--shard-count", type=int, default=3, help="samples per image and type in the shards pool")
     parser.add_argument("--dataset", default="", help="an existing build for the shards variant")
-    parser.add_argument("--shard-normals", choices=("split", "same"), default="split",
-                        help="demo: build the shards variant from the source's train split (8 renders per "
-                             "category) or from the same --train-normals renders the other variants train on "
-                             "(maphc2f-build --demo-train-count)")
+    parser.add_argument("--shard-normals", choices=("split", "same"), default="same",
+                        help="demo: build the shards variant from the same --train-normals renders the other "
+                             "variants train on (maphc2f-build --demo-train-count; chosen on the validation "
+                             "split, question 18) or from the source's train split, 8 renders per category "
+                             "(the first versions)")
     parser.add_argument("--physics-overrides", default="{}",
                         help='JSON: anomaly type -> fixed synthesis parameters of the online MaPhC2F variants, '
                              'e.g. \'{"deformation": {"shading": 0.05}}\'')
@@ -436,7 +435,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train-normals", type=int, default=None,
                         help="demo only: normal training renders per category (DemoSource(train_count=N); default "
                              "64 for the demo, whose train split has 8 where real sources have 60-1000); 0: the "
-                             "source's train split. The shards variant keeps the build of the train split")
+                             "source's train split. The shards variant follows --shard-normals")
     parser.add_argument("--extra-normals", type=int, default=None,
                         help="demo only: held-out normal renders added per category to the test split "
                              "(default 10 for the demo, whose split has 2; 0 for the split alone)")

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--categories", default="bottle_cap,capsule,nut,pcb")
     parser.add_argument("--variants", default="online,draem", help="online, draem and/or shards")
     parser.add_argument("--shard-count", type=int, default=3, help="as bench_transfer.py --shard-count")
-    parser.add_argument("--shard-normals", choices=("split", "same"), default="split",
+    parser.add_argument("--shard-normals", choices=("split", "same"), default="same",
                         help="as bench_transfer.py --shard-normals")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
