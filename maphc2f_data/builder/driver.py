@@ -151,7 +151,8 @@ def check_compatible(existing: Optional[Dict[str, Any]], config: BuildConfig, pl
         )
 
 
-def _category_entry(source: Any, root: Optional[str], name: str, results: Sequence[ShardResult]) -> Dict[str, Any]:
+def _category_entry(source: Any, root: Optional[str], name: str, results: Sequence[ShardResult],
+                    demo_train_count: Optional[int] = None) -> Dict[str, Any]:
     from maphc2f_data.dataset.config import SOURCE_LICENSES, SOURCE_PRETTY_NAMES
     from maphc2f_data.dataset.manifest import category_entry
 
@@ -168,6 +169,7 @@ def _category_entry(source: Any, root: Optional[str], name: str, results: Sequen
         images_read=source.images_read(name),
         shards=[result.shard_info() for result in sorted(results, key=lambda r: r.index)
                 if result.sha256 is not None],
+        demo_train_count=demo_train_count,
     )
 
 
@@ -188,7 +190,8 @@ def merge_manifest(existing: Optional[Dict[str, Any]], config: BuildConfig, plan
     for result in results:
         by_category.setdefault(result.category, []).append(result)
     for name, category_plan in plan.categories.items():
-        entry = _category_entry(source, config_record(config, plan)["root"], name, by_category.get(name, []))
+        entry = _category_entry(source, config_record(config, plan)["root"], name, by_category.get(name, []),
+                                config.demo_train_count)
         if entry["shards"]:
             categories[name] = entry
         else:  # nothing could be made: no config for it in the card

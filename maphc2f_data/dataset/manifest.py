@@ -72,7 +72,8 @@ def write_manifest(out_dir: os.PathLike, manifest: Dict[str, Any]) -> Path:
 
 def category_entry(*, source: str, root: Optional[str], license: str, pretty_name: str,
                    rows_by_type: Mapping[str, int], shards: Sequence[ShardInfo],
-                   images_read: str = "normal training images") -> Dict[str, Any]:
+                   images_read: str = "normal training images",
+                   demo_train_count: Optional[int] = None) -> Dict[str, Any]:
     """A category's entry in ``manifest["categories"]`` (the one place its format is written).
 
     Parameters
@@ -91,8 +92,12 @@ def category_entry(*, source: str, root: Optional[str], license: str, pretty_nam
         Defect type -> rows of the category.
     shards : sequence of ShardInfo
         The category's shards, in order.
+    demo_train_count : int, optional
+        Demo only: the training renders per category the build read
+        (``--demo-train-count``); recorded only when given, so readers open
+        the source as the build did.
     """
-    return {
+    entry = {
         "source": source,
         "root": root,
         "license": license,
@@ -101,6 +106,9 @@ def category_entry(*, source: str, root: Optional[str], license: str, pretty_nam
         "rows": {kind: int(n) for kind, n in rows_by_type.items()},
         "shards": [shard.to_dict() for shard in shards],
     }
+    if demo_train_count is not None:
+        entry["demo_train_count"] = int(demo_train_count)
+    return entry
 
 
 def listed_shards(manifest: Dict[str, Any]) -> List[Dict[str, Any]]:

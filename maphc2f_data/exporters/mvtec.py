@@ -38,7 +38,6 @@ from maphc2f_data.dataset.export import ExportSession, export_session, file_stem
 from maphc2f_data.dataset.png import encode_png
 from maphc2f_data.errors import UserError
 from maphc2f_data.sampling import NormalImages, load_square
-from maphc2f_data.sources import get_source
 
 FORMAT = "mvtec"
 
@@ -95,7 +94,7 @@ def _source_of(normals: NormalImages, category: str):
         raise UserError(f"--format mvtec writes train/good from the {name} source images of {category!r}, "
                         f"but their root {root} is missing on this machine")
     try:
-        source = get_source(name, root)
+        source = normals.source(category)
         source.train_images(category)
     except UserError as exc:
         raise UserError(f"--format mvtec writes train/good from the {name} source images of {category!r}: {exc}") from None

@@ -49,12 +49,14 @@ class NormalImages:
         config = manifest.get("config") or {}
         self.roots = dict(roots or {})
         self._where: Dict[str, Tuple[str, Optional[str]]] = {}
+        self._demo_train_count: Dict[str, Optional[int]] = {}
         for category, entry in (manifest.get("categories") or {}).items():
             source = entry.get("source")
             # Manifests of older builds record the root only in the last build's config.
             root = entry.get("root", config.get("root") if config.get("source") == source else None)
             self._where[category] = (source, self.roots.get(source, root))
-        self._sources: Dict[Tuple[str, Optional[str]], Any] = {}
+            self._demo_train_count[category] = entry.get("demo_train_count")
+        self._sources: Dict[Tuple[str, Optional[str], Optional[int]], Any] = {}
         self._items: Dict[str, Dict[str, Any]] = {}
 
     def source_of(self, category: str) -> Tuple[str, Optional[str]]:
@@ -65,16 +67,18 @@ class NormalImages:
             raise UserError(f"category {category!r} is not in {self.dataset_dir}; "
                             f"valid: {', '.join(sorted(self._where))}") from None
 
-    def _source(self, category: str) -> Any:
+    def source(self, category: str) -> Any:
+        """The :class:`~maphc2f_data.sources.Source` ``category`` was built from, opened as the build opened
+        it (its root; the demo with the build's ``--demo-train-count``)."""
         from maphc2f_data.sources import get_source
 
-        key = self.source_of(category)
+        key = (*self.source_of(category), self._demo_train_count.get(category))
         if key not in self._sources:
-            name, root = key
+            name, root, demo_train_count = key
             if root is not None and not Path(root).is_dir():
                 raise UserError(f"the source root of {category!r} recorded in {self.dataset_dir / 'manifest.json'} "
                                 f"is missing: {root}; pass the {name} root explicitly")
-            self._sources[key] = get_source(name, root)
+            self._sources[key] = get_source(name, root, demo_train_count=demo_train_count)
         return self._sources[key]
 
     def image(self, category: str, source_image: str, size: int) -> np.ndarray:
@@ -92,7 +96,7 @@ class NormalImages:
         -------
         ndarray of uint8, shape (size, size, 3)
         """
-        source = self._source(category)
+        source = self.source(category)
         if category not in self._items:
             self._items[category] = {item.path: item for item in source.train_images(category)}
         try:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ from maphc2f_data.errors import UserError
 from maphc2f_data.exporters import export_mvtec
 from maphc2f_data.sampling import NormalImages, load_square
 from maphc2f_data.sources import get_source
+from maphc2f_data.sources.demo import DemoSource
 
 CATEGORY = "nut"  # the category of the demo_build fixture
 
@@ -77,6 +79,21 @@ def test_test_good_comes_from_the_source_test_split_never_from_training(exported
         image = decode_png(file.read_bytes())
         assert np.array_equal(image, load_square(source, item, 64))
         assert not any(np.array_equal(image, t) for t in train)
+
+
+def test_a_build_with_more_demo_renders_exports_them_all(tmp_path):
+    # The manifest records --demo-train-count, so the renders past the demo's 8 are found again.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "builder"))
+    from build_helpers import run_build
+
+    build = tmp_path / "maphc2f"
+    assert run_build(build, "--categories", CATEGORY, "--demo-train-count", "10") == 0
+    assert read_manifest(build)["categories"][CATEGORY]["demo_train_count"] == 10
+    summary = export_mvtec(build, tmp_path / "exported")
+    assert summary["categories"][CATEGORY]["train/good"] == 10
+    last = tmp_path / "exported" / CATEGORY / "train" / "good" / "009.png"
+    item = next(i for i in DemoSource(train_count=10).train_images(CATEGORY) if i.path.endswith("/009.png"))
+    assert np.array_equal(decode_png(last.read_bytes()), load_square(DemoSource(train_count=10), item, 64))
 
 
 def test_categories_option_and_unknown_category(demo_build, tmp_path):
