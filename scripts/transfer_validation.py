@@ -34,7 +34,9 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import List
 
+import cv2
 import numpy as np
 import torch
 
@@ -49,20 +51,48 @@ from maphc2f_data.training.draem_style import load_textures  # noqa: E402
 SMALL_PER_DEFECT, SMALL_NORMALS = 4, 10  # bench_transfer.py --split validation
 
 
+def validation_foregrounds(category: str, size: int, per_defect: int, normals: int) -> np.ndarray:
+    """(N, size, size) bool object masks of ``bench.validation_set``'s images, in its order."""
+    from maphc2f_data.sources.demo import validation_split
+
+    return np.stack([bench.resize_mask(item.foreground, size)
+                     for _, item in validation_split(category, per_defect, normals)])
+
+
 def big_validation_set(category: str, size: int, per_defect: int, normals: int, fresh: bool):
-    """(images, masks, labels, kinds, small) of one category; ``small`` indexes the small set in it."""
+    """(images, masks, labels, kinds, small, foregrounds) of one category; ``small`` indexes the small set in
+    it; ``foregrounds`` are the renders' object masks."""
     if not fresh:
         images, masks, labels, kinds = bench.validation_set([category], size, per_defect, normals)[category]
+        foregrounds = validation_foregrounds(category, size, per_defect, normals)
     else:  # the second half of every group of validation_split(category, 2 * per_defect, 2 * normals)
         images, masks, labels, kinds = bench.validation_set([category], size, 2 * per_defect, 2 * normals)[category]
+        foregrounds = validation_foregrounds(category, size, 2 * per_defect, 2 * normals)
         kind_count = len(set(kinds) - {"good"})
         chosen = list(range(normals, 2 * normals)) + [
             2 * normals + 2 * per_defect * k + per_defect + i for k in range(kind_count) for i in range(per_defect)]
         images, masks, labels, kinds = images[chosen], masks[chosen], labels[chosen], [kinds[i] for i in chosen]
+        foregrounds = foregrounds[chosen]
     small = list(range(min(SMALL_NORMALS, normals))) + [
         normals + per_defect * k + i for k in range(len(set(kinds) - {"good"}))
         for i in range(min(SMALL_PER_DEFECT, per_defect))]
-    return images, masks, labels, kinds, np.array(small)
+    return images, masks, labels, kinds, np.array(small), foregrounds
+
+
+#: Where a normal image's peak lies: within this many pixels of the object's outline (at 96 px) is "edge".
+EDGE_BAND = 3
+
+
+def peak_places(maps: np.ndarray, foregrounds: np.ndarray, kernel: int) -> List[str]:
+    """Per map: "edge", "inside" or "background", where its image score (the kernel-averaged maximum) lies."""
+    band = np.ones((2 * EDGE_BAND + 1,) * 2, np.uint8)
+    places = []
+    for heat, foreground in zip(maps, foregrounds):
+        y, x = np.unravel_index(np.argmax(cv2.blur(heat, (kernel, kernel))), heat.shape)
+        object_mask = foreground.astype(np.uint8)
+        edge = cv2.dilate(object_mask, band) > cv2.erode(object_mask, band)
+        places.append("edge" if edge[y, x] else ("inside" if foreground[y, x] else "background"))
+    return places
 
 
 def main(argv=None) -> int:
@@ -96,6 +126,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (results are reproducible for the same count, not across counts)")
     parser.add_argument("--out", default="", help="a JSON file for every number (and the image scores)")
+    parser.add_argument("--normal-peaks", default="",
+                        help="also report where each variant's maps peak on the *normal* images (median normal "
+                             "score; peak on the object's outline, inside it, or on the background) and save "
+                             "the highest-scoring normals of each category with their maps to this PNG (first "
+                             "seed of each variant)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     bench.use_synthesis_config(json.loads(args.synthesis_config))
@@ -116,6 +151,7 @@ def main(argv=None) -> int:
     sets = {c: big_validation_set(c, args.size, args.per_defect, args.normals, args.fresh) for c in categories}
 
     runs = {}
+    sheet_rows = []  # --normal-peaks: per variant and category, the top normals over their maps
     for variant in args.variants.split(","):
         runs[variant] = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -123,7 +159,7 @@ def main(argv=None) -> int:
             net = bench.train(variant, pool, shards, textures, args, seed, "cpu", synthesis_pool)
             per_category = {}
             for category in categories:
-                images, masks, labels, kinds, small = sets[category]
+                images, masks, labels, kinds, small, foregrounds = sets[category]
                 maps, _ = bench.predict(net, images, "cpu", kernels[0])
                 result = {}
                 for kernel in kernels:
@@ -135,11 +171,21 @@ def main(argv=None) -> int:
                 result["pixel_big"], result["aupro_big"] = big["pixel_auroc"], big["aupro"]
                 result["pixel_small"] = evaluate(masks[small], maps[small], labels[small],
                                                  scores[small])["pixel_auroc"]
+                if args.normal_peaks:
+                    normal = labels == 0
+                    scores = image_score(torch.from_numpy(maps)[:, None], kernels[0]).numpy()
+                    places = peak_places(maps[normal], foregrounds[normal], kernels[0])
+                    result["normal_median"] = float(np.median(scores[normal]))
+                    result["normal_peaks"] = {place: places.count(place) for place in ("edge", "inside", "background")}
+                    if seed == args.first_seed:
+                        top = np.flatnonzero(normal)[np.argsort(-scores[normal])[:6]]
+                        sheet_rows.append(np.concatenate([np.concatenate([images[i], bench.heat_overlay(images[i], maps[i])])
+                                                          for i in top], 1))
                 per_category[category] = result
             runs[variant].append(per_category)
             print(f"{variant} seed {seed}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
-    keys = [k for k in runs[next(iter(runs))][0][categories[0]] if not k.startswith("scores")]
+    keys = [k for k in runs[next(iter(runs))][0][categories[0]] if not k.startswith(("scores", "normal_"))]
     if args.out:
         Path(args.out).write_text(json.dumps({"settings": vars(args), "runs": runs,
                                               "labels": {c: sets[c][2].tolist() for c in categories},
@@ -154,6 +200,18 @@ def main(argv=None) -> int:
             values = [float(np.mean([run[c][key] for c in categories])) for run in variant_runs]
             print(f"{variant:<8} {key:<15} {np.mean(values):>14.3f} +- {np.std(values):.3f}  "
                   + " ".join(f"{v:.3f}" for v in values))
+    if args.normal_peaks:
+        print(f"\nnormal images: median image score and where the score's window lies (outline: within "
+              f"{EDGE_BAND} px of the object's edge), per category, summed over seeds")
+        for variant, variant_runs in runs.items():
+            for category in categories:
+                peaks = {p: sum(run[category]["normal_peaks"][p] for run in variant_runs)
+                         for p in ("edge", "inside", "background")}
+                median = np.mean([run[category]["normal_median"] for run in variant_runs])
+                print(f"{variant:<8} {category:<11} median {median:.2f}  outline {peaks['edge']:>3}  inside "
+                      f"{peaks['inside']:>3}  background {peaks['background']:>3}")
+        cv2.imwrite(args.normal_peaks, cv2.cvtColor(np.concatenate(sheet_rows, 0), cv2.COLOR_RGB2BGR))
+        print(f"sheet (rows: {', '.join(f'{v} {c}' for v in runs for c in categories)}): {args.normal_peaks}")
     return 0
 
 

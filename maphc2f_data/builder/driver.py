@@ -229,6 +229,7 @@ def worker_context(config: BuildConfig, out: Path) -> WorkerContext:
         device=config.device,
         npcf=str(Path(config.npcf).expanduser().resolve()) if config.npcf else None,
         npcfpp=str(Path(config.npcfpp).expanduser().resolve()) if config.npcfpp else None,
+        compile=bool(config.compile),
         demo_train_count=config.demo_train_count,
     )
 

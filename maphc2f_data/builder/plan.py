@@ -103,6 +103,11 @@ class BuildConfig:
     npcf, npcfpp : str or None
         npcF / npcF++ checkpoints: every sample is refined through them
         (stage "npcf" or "npcf++"); None = raw samples.
+    compile : bool
+        Run the refiner's networks through ``torch.compile`` (needs
+        ``npcf``; about 2x on a GPU after a first compiling batch). Compiled
+        kernels may round differently, so it is part of the refine
+        fingerprint: a resumed build never mixes the two.
     demo_train_count : int or None
         Demo source only: normal training renders per category, 1-100
         (None: the demo's 8). Train render ``i`` is the same for every
@@ -124,6 +129,7 @@ class BuildConfig:
     strict: bool = False
     npcf: Optional[str] = None
     npcfpp: Optional[str] = None
+    compile: bool = False
     demo_train_count: Optional[int] = None
 
 
@@ -210,6 +216,8 @@ def check_config(config: BuildConfig) -> None:
         raise UserError(f"--device must be cpu, cuda, cuda:N or mps, got {config.device!r}")
     if config.npcfpp and not config.npcf:
         raise UserError("--npcfpp needs --npcf (npcF++ refines npcF's output)")
+    if config.compile and not config.npcf:
+        raise UserError("--compile needs --npcf (it compiles the refinement networks)")
     if config.demo_train_count is not None:
         from maphc2f_data.sources.demo import MAX_TRAIN_PER_CATEGORY
 
@@ -262,7 +270,10 @@ def refine_setting(config: BuildConfig) -> Optional[Dict[str, object]]:
     from maphc2f_data.names import STAGES
     from maphc2f_data.refine.checkpoints import refiner_fingerprint
 
-    return {"stage": STAGES[2] if config.npcfpp else STAGES[1], **refiner_fingerprint(config.npcf, config.npcfpp)}
+    setting = {"stage": STAGES[2] if config.npcfpp else STAGES[1], **refiner_fingerprint(config.npcf, config.npcfpp)}
+    if config.compile:  # as CheckpointRefiner(compile=True).fingerprint records it
+        setting["compiled"] = True
+    return setting
 
 
 def bytes_fingerprint(config: BuildConfig) -> Dict[str, object]:

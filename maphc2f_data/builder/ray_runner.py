@@ -345,7 +345,7 @@ def open_context_refiner(context: WorkerContext) -> Any:
     (its GPU when it holds one: Ray sets ``CUDA_VISIBLE_DEVICES``)."""
     from maphc2f_data.refine.checkpoints import CheckpointRefiner
 
-    return CheckpointRefiner(context.npcf, context.npcfpp)
+    return CheckpointRefiner(context.npcf, context.npcfpp, compile=context.compile)
 
 
 def refine_spec(cluster_resources: Mapping[str, float], *, actors: Optional[int] = None) -> Optional[PoolSpec]:

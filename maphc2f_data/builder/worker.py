@@ -58,6 +58,8 @@ class WorkerContext:
     npcf, npcfpp : str or None
         Absolute npcF / npcF++ checkpoints (None: raw samples); the refiner
         runs in the worker process on its default device.
+    compile : bool
+        ``torch.compile`` the refiner's networks.
     demo_train_count : int or None
         Demo only: training renders per category (None: the demo's default).
     """
@@ -72,6 +74,7 @@ class WorkerContext:
     device: Optional[str] = None
     npcf: Optional[str] = None
     npcfpp: Optional[str] = None
+    compile: bool = False
     demo_train_count: Optional[int] = None
 
 
@@ -170,13 +173,13 @@ def open_extractor(sam_checkpoint: Optional[str], sam_model: str, device: Option
 
 
 @functools.lru_cache(maxsize=2)
-def open_refiner(npcf: Optional[str], npcfpp: Optional[str]) -> Any:
+def open_refiner(npcf: Optional[str], npcfpp: Optional[str], compile: bool = False) -> Any:
     """The refiner of these checkpoints, loaded once per process (None without checkpoints)."""
     if not npcf:
         return None
     from maphc2f_data.refine.checkpoints import CheckpointRefiner
 
-    return CheckpointRefiner(npcf, npcfpp)
+    return CheckpointRefiner(npcf, npcfpp, compile=compile)
 
 
 def worker_resources(context: WorkerContext, extractor: Any = None, refiner: Any = None) -> WorkerResources:
@@ -197,7 +200,7 @@ def worker_resources(context: WorkerContext, extractor: Any = None, refiner: Any
     if extractor is None:
         extractor = open_extractor(context.sam_checkpoint, context.sam_model, context.device)
     return WorkerResources(source=source, extractor=extractor, cache=cache,
-                           refiner=refiner if refiner is not None else open_refiner(context.npcf, context.npcfpp))
+                           refiner=refiner if refiner is not None else open_refiner(context.npcf, context.npcfpp, context.compile))
 
 
 def _shard_metadata(task: ShardTask, rows_by_type: Dict[str, int], skipped: List[Dict[str, Any]],

@@ -71,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "refiner runs in each shard worker, loaded once per process")
     parser.add_argument("--npcfpp", default=None, metavar="CKPT",
                         help="npcF++ checkpoint (maphc2f train npcfpp), applied after --npcf (stage npcf++)")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --npcf: torch.compile the refinement networks (about 2x on a GPU after a first "
+                             "batch that compiles, tens of seconds per process); recorded in the refine "
+                             "fingerprint, so a resumed build never mixes compiled and eager rows")
     add_runner_arguments(parser)
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
                         help="after a successful build, upload --out to this Hugging Face dataset repo "
@@ -134,6 +138,7 @@ def config_from_args(args: argparse.Namespace):
         strict=args.strict,
         npcf=args.npcf,
         npcfpp=args.npcfpp,
+        compile=args.compile,
         demo_train_count=args.demo_train_count,
     )
 

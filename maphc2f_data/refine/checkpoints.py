@@ -104,7 +104,9 @@ class CheckpointRefiner:
         Run the networks through ``torch.compile`` (off by default: the first
         batch of each new shape pays the compilation, 20-45 s per network on
         a GPU, and outputs may differ from eager ones in the last bit, so the
-        fingerprint records it). On an H200 at 512 px, batch 32, bf16 it
+        fingerprint records it). A partial batch is padded to ``batch_size``
+        (repeating its last sample), so each image size compiles once, however
+        a build groups its samples. On an H200 at 512 px, batch 32, bf16 it
         doubles npcF then npcF++ throughput (86 -> 175 images/s).
 
     Raises
@@ -198,14 +200,17 @@ class CheckpointRefiner:
             raise ValueError(f"masks {masks.shape} do not match images {normals.shape}")
         out = np.empty_like(raws)
         for start in range(0, len(raws), self.batch_size):
-            end = start + self.batch_size
-            normal_u8 = torch.from_numpy(normals[start:end]).permute(0, 3, 1, 2).to(self.device)
-            raw_u8 = torch.from_numpy(raws[start:end]).permute(0, 3, 1, 2).to(self.device)
-            mask = torch.from_numpy(masks[start:end]).unsqueeze(1).to(self.device, torch.float32)
+            end = min(start + self.batch_size, len(raws))
+            chunk = np.arange(start, end)
+            if self.compiled:  # pad to a full batch: one compiled graph per image size, not one per batch length
+                chunk = np.concatenate([chunk, np.full(self.batch_size - len(chunk), end - 1)])
+            normal_u8 = torch.from_numpy(normals[chunk]).permute(0, 3, 1, 2).to(self.device)
+            raw_u8 = torch.from_numpy(raws[chunk]).permute(0, 3, 1, 2).to(self.device)
+            mask = torch.from_numpy(masks[chunk]).unsqueeze(1).to(self.device, torch.float32)
             refined = self.forward(normal_u8.float() / 255.0, raw_u8.float() / 255.0, mask)
             refined_u8 = (refined * 255.0).round_().clamp_(0, 255).to(torch.uint8)
             pasted = paste_back(refined_u8, normal_u8, mask, self.dilate_px)
-            out[start:end] = pasted.permute(0, 2, 3, 1).cpu().numpy()
+            out[start:end] = pasted[: end - start].permute(0, 2, 3, 1).cpu().numpy()
         return out
 
     def refine(self, normal: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -149,6 +149,7 @@ def test_count_auto_and_paper_resolution():
     ({"sam_model": "vit_x"}, "--sam-model"), ({"rows_per_shard": 0}, "--rows-per-shard"),
     ({"demo_train_count": 0}, "--demo-train-count must be an integer in \\[1, 100\\]"),
     ({"demo_train_count": 101}, "got 101"), ({"demo_train_count": True}, "--demo-train-count"),
+    ({"compile": True}, "--compile needs --npcf"),
 ])
 def test_bad_options_are_user_errors(change, match):
     with pytest.raises(UserError, match=match):

@@ -46,6 +46,32 @@ def test_refined_build_rows_and_manifest(checkpoints, tmp_path, capsys):
     assert {r["stage"] for p in shards for r in pq.read_table(p, columns=["stage"]).to_pylist()} == {"npcf"}
 
 
+def test_compiled_refinement_is_fingerprinted_and_close_to_eager(checkpoints, tmp_path):
+    npcf, npcfpp = checkpoints
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    common = ("--categories", "nut", "--count", "1", "--npcf", str(npcf), "--npcfpp", str(npcfpp))
+    assert run_build(eager, *common) == 0
+    assert run_build(compiled, *common, "--compile") == 0
+    assert validate_dataset(compiled) == []
+    assert read_manifest(compiled)["config"]["refine"] == {**read_manifest(eager)["config"]["refine"], "compiled": True}
+
+    def rows(folder):
+        paths = sorted((folder / "data").rglob("*.parquet"))
+        return paths, {row["sample_id"]: row for path in paths for row in pq.read_table(path).to_pylist()}
+
+    eager_paths, eager_rows = rows(eager)
+    compiled_paths, compiled_rows = rows(compiled)
+    assert set(compiled_rows) == set(eager_rows)
+    # Compiled kernels may round differently: never the same plan hash as an eager build.
+    assert all(read_shard_metadata(a)["plan_hash"] != read_shard_metadata(b)["plan_hash"]
+               for a, b in zip(eager_paths, compiled_paths))
+    for sample_id, row in compiled_rows.items():
+        other = eager_rows[sample_id]
+        assert row["mask"]["bytes"] == other["mask"]["bytes"] and row["stage"] == "npcf++"
+        difference = np.abs(decode_png(row["image"]["bytes"]).astype(int) - decode_png(other["image"]["bytes"]))
+        assert difference.max() <= 2
+
+
 def test_build_with_a_wrong_checkpoint_exits_2(checkpoints, tmp_path, capsys):
     npcf, npcfpp = checkpoints
     assert run_build(tmp_path / "a", "--npcf", str(npcfpp)) == 2
@@ -53,5 +79,8 @@ def test_build_with_a_wrong_checkpoint_exits_2(checkpoints, tmp_path, capsys):
     assert "expected a 'npcf' checkpoint" in err and "\n" not in err
     assert run_build(tmp_path / "b", "--npcfpp", str(npcfpp)) == 2
     assert "--npcfpp needs --npcf" in capsys.readouterr().err
+    assert run_build(tmp_path / "d", "--compile") == 2
+    assert "--compile needs --npcf" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "data").exists()
     assert run_build(tmp_path / "c", "--npcf", str(tmp_path / "missing.safetensors")) == 2
     assert "not found" in capsys.readouterr().err
