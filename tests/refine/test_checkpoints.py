@@ -72,11 +72,14 @@ def test_importing_the_refiner_module_loads_no_torch():
 
 @pytest.mark.slow
 def test_compiled_refiner_matches_eager_and_is_fingerprinted(checkpoints):
-    eager = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2)
-    compiled = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2, compile=True)
+    eager = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2, batch_size=2)
+    compiled = CheckpointRefiner(*checkpoints, device="cpu", dilate_px=2, batch_size=2, compile=True)
     assert compiled.fingerprint == {**eager.fingerprint, "compiled": True}
-    normal, raw, mask = _sample(32, seed=4)
-    a, b = eager.refine(normal, raw, mask), compiled.refine(normal, raw, mask)
+    # Three samples in batches of 2: the last batch is padded to 2 (one compiled graph), its padding dropped.
+    normals, raws, masks = zip(*(_sample(32, seed=4 + i) for i in range(3)))
+    a, b = eager.refine_batch(normals, raws, masks), compiled.refine_batch(normals, raws, masks)
+    assert a.shape == b.shape == (3, 32, 32, 3)
     # Fused kernels may round a few values to the neighbouring uint8; nothing more.
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
-    assert not np.array_equal(b, normal)
+    assert not np.array_equal(b[2], normals[2])
+    assert np.abs(compiled.refine(normals[2], raws[2], masks[2]).astype(int) - b[2]).max() <= 1
