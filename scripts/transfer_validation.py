@@ -160,7 +160,7 @@ def main(argv=None) -> int:
             per_category = {}
             for category in categories:
                 images, masks, labels, kinds, small, foregrounds = sets[category]
-                maps, _ = bench.predict(net, images, "cpu", kernels[0])
+                maps, first_scores = bench.predict(net, images, "cpu", kernels[0])
                 result = {}
                 for kernel in kernels:
                     scores = image_score(torch.from_numpy(maps)[:, None], kernel).numpy()
@@ -173,12 +173,11 @@ def main(argv=None) -> int:
                                                  scores[small])["pixel_auroc"]
                 if args.normal_peaks:
                     normal = labels == 0
-                    scores = image_score(torch.from_numpy(maps)[:, None], kernels[0]).numpy()
                     places = peak_places(maps[normal], foregrounds[normal], kernels[0])
-                    result["normal_median"] = float(np.median(scores[normal]))
+                    result["normal_median"] = float(np.median(first_scores[normal]))
                     result["normal_peaks"] = {place: places.count(place) for place in ("edge", "inside", "background")}
                     if seed == args.first_seed:
-                        top = np.flatnonzero(normal)[np.argsort(-scores[normal])[:6]]
+                        top = np.flatnonzero(normal)[np.argsort(-first_scores[normal])[:6]]
                         sheet_rows.append(np.concatenate([np.concatenate([images[i], bench.heat_overlay(images[i], maps[i])])
                                                           for i in top], 1))
                 per_category[category] = result
