@@ -218,11 +218,9 @@ def check_config(config: BuildConfig) -> None:
         raise UserError("--npcfpp needs --npcf (npcF++ refines npcF's output)")
     if config.compile and not config.npcf:
         raise UserError("--compile needs --npcf (it compiles the refinement networks)")
-    if config.demo_train_count is not None:
+    if config.demo_train_count is not None:  # get_source refuses it for any other source, before the root
         from maphc2f_data.sources.demo import MAX_TRAIN_PER_CATEGORY
 
-        if config.source != "demo":
-            raise UserError(f"--demo-train-count is for the demo source only, not {config.source!r}")
         count = config.demo_train_count
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_TRAIN_PER_CATEGORY:
             raise UserError(f"--demo-train-count must be an integer in [1, {MAX_TRAIN_PER_CATEGORY}], got {count!r}")

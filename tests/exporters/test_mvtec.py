@@ -2,12 +2,12 @@
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from build_helpers import run_build  # on sys.path through conftest.py
 
 
 from maphc2f_data.dataset.config import DEFECT_TYPES
@@ -83,9 +83,6 @@ def test_test_good_comes_from_the_source_test_split_never_from_training(exported
 
 def test_a_build_with_more_demo_renders_exports_them_all(tmp_path):
     # The manifest records --demo-train-count, so the renders past the demo's 8 are found again.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "builder"))
-    from build_helpers import run_build
-
     build = tmp_path / "maphc2f"
     assert run_build(build, "--categories", CATEGORY, "--demo-train-count", "10") == 0
     assert read_manifest(build)["categories"][CATEGORY]["demo_train_count"] == 10
